@@ -1,0 +1,231 @@
+package master
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+
+	"agora/core/mesos"
+	"agora/core/resources"
+)
+
+// operatorCall is the operator API request: master.proto Call, with the
+// bodies of the calls that take arguments.
+type operatorCall struct {
+	Type          string `json:"type"`
+	MarkAgentGone *struct {
+		AgentID mesos.AgentID `json:"agent_id"`
+	} `json:"mark_agent_gone,omitempty"`
+}
+
+// MarkAgentGone is the operator call that removes an agent for good.
+const MarkAgentGone = "MARK_AGENT_GONE"
+
+// serveOperator is POST /api/v1, the Mesos v1 operator API.
+func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
+	var call operatorCall
+	if err := decodeBody(r, &call); err != nil {
+		writeError(w, err)
+		return
+	}
+	var resp *mesos.OperatorResponse
+	var err error
+	switch call.Type {
+	case mesos.GetHealth:
+		resp = &mesos.OperatorResponse{Type: call.Type, GetHealth: &mesos.HealthInfo{Healthy: true}}
+	case mesos.GetVersion:
+		resp = &mesos.OperatorResponse{Type: call.Type, GetVersion: &mesos.VersionResp{VersionInfo: m.versionInfo()}}
+	case mesos.GetState, mesos.GetAgents, mesos.GetFrameworks, mesos.GetTasks, mesos.GetRoles, mesos.GetMaster, mesos.GetExecutors:
+		if e := m.exec(r.Context(), func() { resp = m.operatorState(call.Type) }); e != nil {
+			return
+		}
+	case MarkAgentGone:
+		if call.MarkAgentGone == nil || call.MarkAgentGone.AgentID.Value == "" {
+			writeError(w, badRequest("mark_agent_gone.agent_id: required"))
+			return
+		}
+		if e := m.exec(r.Context(), func() {
+			a := m.agents[call.MarkAgentGone.AgentID.Value]
+			if a == nil {
+				err = &apiError{http.StatusNotFound, fmt.Sprintf("mark_agent_gone.agent_id: agent %q is not known", call.MarkAgentGone.AgentID.Value)}
+				return
+			}
+			m.removeAgent(a, "marked gone by an operator")
+		}); e != nil {
+			return
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	case "":
+		writeError(w, badRequest("type: missing; use e.g. GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_ROLES, GET_MASTER, GET_HEALTH, GET_VERSION"))
+		return
+	default:
+		writeError(w, badRequest("type: unknown or unsupported operator call %q; use GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_ROLES, GET_MASTER, GET_HEALTH, GET_VERSION or MARK_AGENT_GONE", call.Type))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (m *Master) versionInfo() mesos.VersionInfo {
+	return mesos.VersionInfo{Version: Version}
+}
+
+// operatorState builds a read-only response on the loop.
+func (m *Master) operatorState(typ string) *mesos.OperatorResponse {
+	resp := &mesos.OperatorResponse{Type: typ}
+	switch typ {
+	case mesos.GetAgents:
+		a := m.agentsState()
+		resp.GetAgents = &a
+	case mesos.GetFrameworks:
+		f := m.frameworksState()
+		resp.GetFrameworks = &f
+	case mesos.GetTasks:
+		t := m.tasksState()
+		resp.GetTasks = &t
+	case mesos.GetExecutors:
+		resp.GetExecutors = &mesos.ExecutorsResp{Executors: []struct{}{}}
+	case mesos.GetState:
+		resp.GetState = &mesos.StateResp{GetTasks: m.tasksState(), GetFrameworks: m.frameworksState(), GetAgents: m.agentsState(),
+			GetExecutors: mesos.ExecutorsResp{Executors: []struct{}{}}}
+	case mesos.GetRoles:
+		resp.GetRoles = m.rolesState()
+	case mesos.GetMaster:
+		resp.GetMaster = &mesos.MasterResp{MasterInfo: m.info, StartTime: ts(m.start), ElectedTime: ts(m.start)}
+	}
+	return resp
+}
+
+func (m *Master) agentsState() mesos.AgentsResp {
+	out := mesos.AgentsResp{Agents: []mesos.AgentState{}, RecoveredAgents: []mesos.AgentInfo{}}
+	for _, a := range sortedAgents(m.agents) {
+		if a.recovered {
+			out.RecoveredAgents = append(out.RecoveredAgents, a.info)
+			continue
+		}
+		st := mesos.AgentState{
+			AgentInfo: a.info, Active: !a.unreachable, Version: a.version, PID: "agent@" + a.addr(),
+			RegisteredTime: mesos.NewTimeInfo(a.registered), TotalResources: a.total.ToMesos(""),
+			AllocatedResources: a.used().ToMesos(""), OfferedResources: a.offered().ToMesos(""),
+		}
+		if !a.reregistered.IsZero() {
+			st.ReregisteredTime = mesos.NewTimeInfo(a.reregistered)
+		}
+		for _, c := range a.containerizers {
+			st.Capabilities = append(st.Capabilities, mesos.FrameworkCapability{Type: "CONTAINERIZER_" + c})
+		}
+		out.Agents = append(out.Agents, st)
+	}
+	return out
+}
+
+func (m *Master) frameworkState(f *framework) mesos.FrameworkState {
+	info := f.info
+	info.ID = &mesos.FrameworkID{Value: f.id}
+	st := mesos.FrameworkState{FrameworkInfo: info, Active: f.out != nil, Connected: f.out != nil, Recovered: f.recovered,
+		RegisteredTime: mesos.NewTimeInfo(f.registered), Offers: []mesos.Offer{}}
+	if !f.reregistered.IsZero() {
+		st.ReregisteredTime = mesos.NewTimeInfo(f.reregistered)
+	}
+	if !f.unregistered.IsZero() {
+		st.UnregisteredTime = mesos.NewTimeInfo(f.unregistered)
+	}
+	var alloc, offered resources.Resources
+	for _, t := range f.tasks {
+		if !t.released {
+			alloc = alloc.Add(t.res)
+		}
+	}
+	for _, o := range sortedOffers(f.offers) {
+		st.Offers = append(st.Offers, o.toMesos())
+		offered = offered.Add(o.res)
+	}
+	st.AllocatedResources = alloc.ToMesos("")
+	st.OfferedResources = offered.ToMesos("")
+	return st
+}
+
+func (m *Master) frameworksState() mesos.FrameworksResp {
+	out := mesos.FrameworksResp{Frameworks: []mesos.FrameworkState{}, CompletedFrameworks: []mesos.FrameworkState{}}
+	ids := make([]string, 0, len(m.frameworks))
+	for id := range m.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		out.Frameworks = append(out.Frameworks, m.frameworkState(m.frameworks[id]))
+	}
+	for _, f := range m.completedFrameworks {
+		out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkState(f))
+	}
+	return out
+}
+
+func (m *Master) tasksState() mesos.TasksResp {
+	out := mesos.TasksResp{PendingTasks: []mesos.TaskInfo{}, Tasks: []mesos.Task{}, UnreachableTasks: []mesos.Task{}, CompletedTasks: []mesos.Task{}}
+	all := make([]*framework, 0, len(m.frameworks)+len(m.completedFrameworks))
+	for _, f := range m.frameworks {
+		all = append(all, f)
+	}
+	all = append(all, m.completedFrameworks...)
+	for _, f := range all {
+		for _, t := range f.tasks {
+			if t.state == mesos.TaskUnreachable {
+				out.UnreachableTasks = append(out.UnreachableTasks, t.toMesos())
+			} else if mesos.IsTerminal(t.state) {
+				out.CompletedTasks = append(out.CompletedTasks, t.toMesos())
+			} else {
+				out.Tasks = append(out.Tasks, t.toMesos())
+			}
+		}
+		for _, t := range f.done {
+			out.CompletedTasks = append(out.CompletedTasks, t.toMesos())
+		}
+	}
+	byID := func(ts []mesos.Task) {
+		sort.Slice(ts, func(i, j int) bool {
+			if ts[i].FrameworkID.Value != ts[j].FrameworkID.Value {
+				return ts[i].FrameworkID.Value < ts[j].FrameworkID.Value
+			}
+			return ts[i].TaskID.Value < ts[j].TaskID.Value
+		})
+	}
+	byID(out.Tasks)
+	byID(out.UnreachableTasks)
+	byID(out.CompletedTasks)
+	return out
+}
+
+func (m *Master) rolesState() *mesos.RolesResp {
+	out := &mesos.RolesResp{Roles: []mesos.Role{}}
+	for _, ri := range m.alloc.Roles() {
+		r := mesos.Role{Name: ri.Name, Weight: ri.Weight, Frameworks: []mesos.FrameworkID{}, Resources: ri.Allocated.ToMesos("")}
+		for _, f := range ri.Frameworks {
+			r.Frameworks = append(r.Frameworks, mesos.FrameworkID{Value: f})
+		}
+		out.Roles = append(out.Roles, r)
+	}
+	return out
+}
+
+func sortedAgents(m map[string]*agent) []*agent {
+	out := make([]*agent, 0, len(m))
+	for _, a := range m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func sortedOffers(m map[string]*offer) []*offer {
+	out := make([]*offer, 0, len(m))
+	for _, o := range m {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
