@@ -1,9 +1,13 @@
 package boltstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +19,7 @@ import (
 	"agora/core/store/storetest"
 )
 
-func openTemp(t *testing.T) *Store {
+func openTemp(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "agora.db"))
 	if err != nil {
@@ -269,5 +273,51 @@ func TestUnder(t *testing.T) {
 		if got := under(c.key, c.prefix); got != c.want {
 			t.Errorf("under(%q, %q) = %v, want %v", c.key, c.prefix, got, c.want)
 		}
+	}
+}
+
+// The lock holds across processes too: a second master started on the same
+// file fails at once with ErrLocked.
+func TestOpenFailsWhileAnotherProcessHoldsTheFile(t *testing.T) {
+	if path := os.Getenv("BOLTSTORE_TEST_HOLD"); path != "" {
+		s, err := Open(path)
+		if err != nil {
+			fmt.Println("open failed:", err)
+			os.Exit(1)
+		}
+		fmt.Println("holding")
+		_, _ = io.Copy(io.Discard, os.Stdin) // hold until the parent closes stdin
+		s.Close()
+		os.Exit(0)
+	}
+	path := filepath.Join(t.TempDir(), "agora.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenFailsWhileAnotherProcessHoldsTheFile$")
+	cmd.Env = append(os.Environ(), "BOLTSTORE_TEST_HOLD="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "holding\n" {
+		t.Fatalf("holder process said %q, %v", line, err)
+	}
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded while another process holds the file")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open error = %v, want ErrLocked", err)
 	}
 }
