@@ -549,3 +549,47 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentLaunchesLandInTheirOwnCgroups(t *testing.T) {
+	c := newTestContainerizer(t, Config{})
+	requireCgroups(t, c)
+	const n = 16
+	specs := make([]containerizer.Spec, n)
+	ctrs := make([]containerizer.Container, n)
+	errs := make(chan error, n)
+	for i := range specs {
+		specs[i] = shellSpec(t, "cat /proc/self/cgroup")
+		specs[i].Limits = resources.Resources{CPUs: 0.25, Mem: 64}
+	}
+	for i := range specs {
+		go func() {
+			var err error
+			ctrs[i], err = c.Launch(context.Background(), specs[i])
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ctr := range ctrs {
+		if exit := waitExit(t, ctr); exit.Code != 0 {
+			t.Errorf("task %d: %+v", i, exit)
+		}
+		out := readSandbox(t, specs[i], "stdout")
+		// v1: the memory and cpu hierarchies (whatever they are mounted
+		// with); v2: the one unified line.
+		want := map[int]int{1: 2, 2: 1}[c.cgroups.version]
+		suffix := ":/" + c.cgroups.parent + "/" + specs[i].ContainerID
+		got := 0
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasSuffix(line, suffix) {
+				got++
+			}
+		}
+		if got != want {
+			t.Errorf("task %d cgroups:\n%s\nwant %d lines ending in %q", i, out, want, suffix)
+		}
+	}
+}
