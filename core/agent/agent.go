@@ -1,0 +1,373 @@
+// Package agent is the Agora agent: it registers a host's resources with the
+// master, runs the tasks the master sends through a containerizer, reports
+// every task status until the master acknowledges it, and serves the task
+// sandboxes over HTTP.
+//
+// Contract:
+//   - Run serves HTTP on Config.Listen, subscribes to the master (package
+//     agentapi) and re-subscribes with backoff (500ms..10s) whenever the
+//     stream breaks or no PING arrives for 5 ping intervals. A
+//     re-subscription carries the agent id, persisted in WorkDir/agent_id,
+//     and the agent's tasks with their latest state.
+//   - Each task's status updates are delivered in order and resent with
+//     backoff until acknowledged (package updates); a task whose terminal
+//     update is acknowledged is forgotten, its sandbox kept under
+//     WorkDir/frameworks/<framework>/tasks/<task>.
+//   - Tasks are killed only on KILL_TASK, SHUTDOWN_FRAMEWORK and SHUTDOWN —
+//     and, until checkpoint recovery exists, when Run returns: the agent
+//     cannot yet adopt tasks after a restart, so it kills them (each with
+//     its kill grace) and waits for them rather than leave orphans.
+//
+// The decisions (containerizer choice, task environment, state from a
+// container's exit, kill grace, update queueing) are pure functions in
+// decide.go and package updates; the rest of the package is the thin I/O
+// around them.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"agora/core/agent/updates"
+	"agora/core/agentapi"
+	"agora/core/containerizer"
+	"agora/core/mesos"
+	"agora/core/resources"
+)
+
+// Version is what the agent reports in SUBSCRIBE.
+const Version = "0.1.0"
+
+// Defaults and limits of the agent's timing.
+const (
+	DefaultListen              = "127.0.0.1:5051"
+	DefaultUpdateRetryInterval = 10 * time.Second
+	MaxUpdateRetryInterval     = 10 * time.Minute
+	DefaultKillGrace           = 3 * time.Second
+	// defaultPingInterval is assumed until the master says otherwise; it is
+	// Mesos's agent_ping_timeout.
+	defaultPingInterval = 15 * time.Second
+	// missedPings is how many ping intervals of silence end a session.
+	missedPings    = 5
+	minReconnect   = 500 * time.Millisecond
+	maxReconnect   = 10 * time.Second
+	callTimeout    = 10 * time.Second
+	agentIDFile    = "agent_id"
+	frameworksDir  = "frameworks"
+	maxFilesLength = 1 << 20
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Master is the master's address, "127.0.0.1:5050" or
+	// "http://127.0.0.1:5050".
+	Master string
+	// Listen is the HTTP listen address, default 127.0.0.1:5051. Port 0
+	// picks a free port (see Agent.Addr).
+	Listen string
+	// Hostname is advertised to the master and given to tasks as HOST;
+	// default: the host part of Listen, or os.Hostname if Listen binds every
+	// address.
+	Hostname string
+	// Resources the agent offers. Zero fields are detected (see
+	// DetectResources), so giving only ports keeps the host's cpus.
+	Resources  resources.Resources
+	Attributes []mesos.Attribute
+	// WorkDir holds the agent id (WorkDir/agent_id) and the task sandboxes
+	// (WorkDir/frameworks/<fid>/tasks/<tid>). Required.
+	WorkDir string
+	// UpdateRetryInterval is the first resend delay of an unacknowledged
+	// status update, doubling up to 10 minutes; default 10s.
+	UpdateRetryInterval time.Duration
+	// DefaultKillGrace is the SIGTERM-to-SIGKILL delay of a task without a
+	// kill policy; default 3s.
+	DefaultKillGrace time.Duration
+	// Logf receives the agent's log lines; default log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if strings.TrimSpace(c.Master) == "" {
+		return errors.New("agent config: Master is required, e.g. 127.0.0.1:5050")
+	}
+	if _, err := masterURL(c.Master); err != nil {
+		return fmt.Errorf("agent config: Master: %w", err)
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("agent config: Listen %q: want host:port: %w", c.Listen, err)
+		}
+	}
+	if c.WorkDir == "" {
+		return errors.New("agent config: WorkDir is required")
+	}
+	if c.UpdateRetryInterval < 0 {
+		return fmt.Errorf("agent config: UpdateRetryInterval %v is negative", c.UpdateRetryInterval)
+	}
+	if c.DefaultKillGrace < 0 {
+		return fmt.Errorf("agent config: DefaultKillGrace %v is negative", c.DefaultKillGrace)
+	}
+	r := c.Resources
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"cpus", r.CPUs}, {"mem", r.Mem}, {"disk", r.Disk}, {"gpus", r.GPUs}} {
+		if f.v < 0 {
+			return fmt.Errorf("agent config: Resources.%s %v is negative", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// masterURL turns "host:port" or "http://host:port" into a base URL.
+func masterURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port or a URL: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q has no host", s)
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimRight(u.Path, "/"), nil
+}
+
+// advertisedHostname picks the hostname the agent gives the master.
+func advertisedHostname(given, listen string, osHostname func() (string, error)) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return host, nil
+	}
+	h, err := osHostname()
+	if err != nil {
+		return "", fmt.Errorf("hostname: listen %q binds every address and os.Hostname failed: %w", listen, err)
+	}
+	return h, nil
+}
+
+// Agent runs tasks for a master. Create it with New and start it with Run.
+type Agent struct {
+	cfg       Config
+	endpoint  string // master's agent API URL
+	hostname  string
+	res       resources.Resources
+	czs       map[string]containerizer.Containerizer
+	czNames   []string
+	stream    *http.Client // no timeout: the event stream is long-lived
+	calls     *http.Client
+	logf      func(string, ...any)
+	newUUID   func() []byte
+	now       func() time.Time
+	sendKick  chan struct{}
+	taskGroup sync.WaitGroup
+	launchCtx context.Context
+
+	mu           sync.Mutex
+	id           string
+	tasks        map[updates.Key]*task
+	updates      *updates.Manager
+	streamID     string // non-empty while registered
+	pingInterval time.Duration
+	addr         string
+	started      bool
+	stopping     bool
+}
+
+// New checks cfg, prepares WorkDir, reads a persisted agent id and detects
+// resources. At least one containerizer is required; names must be unique.
+func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.UpdateRetryInterval == 0 {
+		cfg.UpdateRetryInterval = DefaultUpdateRetryInterval
+	}
+	if cfg.DefaultKillGrace == 0 {
+		cfg.DefaultKillGrace = DefaultKillGrace
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	if len(cs) == 0 {
+		return nil, errors.New("agent: at least one containerizer is required")
+	}
+	czs := map[string]containerizer.Containerizer{}
+	var names []string
+	for i, c := range cs {
+		if c == nil {
+			return nil, fmt.Errorf("agent: containerizer %d is nil", i)
+		}
+		if _, dup := czs[c.Name()]; dup {
+			return nil, fmt.Errorf("agent: containerizer %q is given twice", c.Name())
+		}
+		czs[c.Name()] = c
+		names = append(names, c.Name())
+	}
+	wd, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: WorkDir %q: %w", cfg.WorkDir, err)
+	}
+	cfg.WorkDir = wd
+	if err := os.MkdirAll(filepath.Join(wd, frameworksDir), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: WorkDir: %w", err)
+	}
+	id, err := readAgentID(wd)
+	if err != nil {
+		return nil, err
+	}
+	res := cfg.Resources
+	if res.CPUs == 0 || res.Mem == 0 || res.Disk == 0 || len(res.Ports) == 0 {
+		det, err := DetectResources(wd)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		res = fillResources(res, det)
+	}
+	host, err := advertisedHostname(cfg.Hostname, cfg.Listen, os.Hostname)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	endpoint, _ := masterURL(cfg.Master) // checked by Validate
+	return &Agent{
+		cfg:          cfg,
+		endpoint:     endpoint + agentapi.Path,
+		hostname:     host,
+		res:          res,
+		czs:          czs,
+		czNames:      names,
+		stream:       &http.Client{},
+		calls:        &http.Client{Timeout: callTimeout},
+		logf:         cfg.Logf,
+		newUUID:      randomUUID,
+		now:          time.Now,
+		sendKick:     make(chan struct{}, 1),
+		id:           id,
+		tasks:        map[updates.Key]*task{},
+		updates:      updates.New(cfg.UpdateRetryInterval, MaxUpdateRetryInterval),
+		pingInterval: defaultPingInterval,
+	}, nil
+}
+
+// Addr is the address the HTTP server listens on, once Run serves; "" before.
+func (a *Agent) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addr
+}
+
+// ID is the agent id the master gave, "" until the first registration.
+func (a *Agent) ID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.id
+}
+
+// Run serves HTTP and keeps the agent registered until ctx ends. Then it
+// kills every task and waits for them (there is no checkpoint recovery yet)
+// and returns nil. It is an error to call Run twice.
+func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("agent: listen: %w", err)
+	}
+	a.mu.Lock()
+	a.addr = ln.Addr().String()
+	a.mu.Unlock()
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	a.logf("agent: serving on %s, master %s", ln.Addr(), a.endpoint)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	// Launches outlive the session that asked for them but not Run.
+	a.launchCtx = runCtx
+	var loops sync.WaitGroup
+	loops.Go(func() { a.connectLoop(runCtx) })
+	loops.Go(func() { a.sendLoop(runCtx) })
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("agent: http server: %w", err)
+	}
+	cancel()
+	loops.Wait()
+	a.killAll()
+	a.taskGroup.Wait()
+
+	shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shCancel()
+	_ = srv.Shutdown(shCtx)
+	return runErr
+}
+
+// killAll kills every live task with its own grace; Run waits for them.
+func (a *Agent) killAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopping = true
+	for _, t := range a.tasks {
+		a.killLocked(t, killGrace(nil, t.info.KillPolicy, a.cfg.DefaultKillGrace))
+	}
+}
+
+func readAgentID(workDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(workDir, agentIDFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("agent: reading agent id: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// writeAgentID persists the id atomically, so a crash never leaves half an id.
+func writeAgentID(workDir, id string) error {
+	p := filepath.Join(workDir, agentIDFile)
+	tmp := p + ".tmp." + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return fmt.Errorf("persist agent id: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("persist agent id: %w", err)
+	}
+	return nil
+}

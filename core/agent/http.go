@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Handler serves the agent's HTTP API: /health, /state and Mesos's
+// /files/read and /files/download over the task sandboxes.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /state", a.serveState)
+	mux.HandleFunc("GET /files/read", a.serveFilesRead)
+	mux.HandleFunc("GET /files/download", a.serveFilesDownload)
+	return mux
+}
+
+// stateTask is one task in GET /state.
+type stateTask struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	FrameworkID string `json:"framework_id"`
+	State       string `json:"state"`
+	// Sandbox is the path to give /files/read; Directory is it on disk.
+	Sandbox   string `json:"sandbox"`
+	Directory string `json:"directory"`
+}
+
+type stateResponse struct {
+	ID             string      `json:"id"`
+	Hostname       string      `json:"hostname"`
+	Version        string      `json:"version"`
+	Master         string      `json:"master"`
+	Registered     bool        `json:"registered"`
+	Containerizers []string    `json:"containerizers"`
+	Resources      any         `json:"resources"`
+	Attributes     any         `json:"attributes,omitempty"`
+	Tasks          []stateTask `json:"tasks"`
+}
+
+func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	resp := stateResponse{
+		ID:             a.id,
+		Hostname:       a.hostname,
+		Version:        Version,
+		Master:         a.endpoint,
+		Registered:     a.streamID != "",
+		Containerizers: a.czNames,
+		Resources:      a.res.ToMesos(""),
+		Attributes:     a.cfg.Attributes,
+		Tasks:          []stateTask{},
+	}
+	for k, t := range a.tasks {
+		if t.forget {
+			continue
+		}
+		resp.Tasks = append(resp.Tasks, stateTask{
+			ID:          k.TaskID,
+			Name:        t.info.Name,
+			FrameworkID: k.FrameworkID,
+			State:       t.state,
+			Sandbox:     "/" + filepath.ToSlash(sandboxRel(k.FrameworkID, k.TaskID)),
+			Directory:   t.sandbox,
+		})
+	}
+	a.mu.Unlock()
+	sort.Slice(resp.Tasks, func(i, j int) bool {
+		if resp.Tasks[i].FrameworkID != resp.Tasks[j].FrameworkID {
+			return resp.Tasks[i].FrameworkID < resp.Tasks[j].FrameworkID
+		}
+		return resp.Tasks[i].ID < resp.Tasks[j].ID
+	})
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// filesPath checks a /files path ("/frameworks/<fid>/tasks/<tid>/stdout")
+// and returns it relative to WorkDir/frameworks.
+func filesPath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("path is required, e.g. /frameworks/<framework>/tasks/<task>/stdout")
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return "", fmt.Errorf("path %q: must not contain '..'", p)
+		}
+	}
+	clean := strings.TrimPrefix(path.Clean("/"+p), "/")
+	rest, ok := strings.CutPrefix(clean, frameworksDir+"/")
+	if !ok || rest == "" {
+		return "", fmt.Errorf("path %q: must be inside /%s/", p, frameworksDir)
+	}
+	return rest, nil
+}
+
+// openSandboxFile opens a /files path. os.Root keeps symlinks a task left in
+// its sandbox from reaching outside the sandbox tree.
+func (a *Agent) openSandboxFile(w http.ResponseWriter, p string) (*os.File, os.FileInfo, bool) {
+	rel, err := filesPath(p)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return nil, nil, false
+	}
+	root, err := os.OpenRoot(filepath.Join(a.cfg.WorkDir, frameworksDir))
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, fmt.Sprintf("sandbox tree: %v", err))
+		return nil, nil, false
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("path %q: no such file", p))
+		return nil, nil, false
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q: %v", p, err))
+		return nil, nil, false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		httpError(w, http.StatusInternalServerError, fmt.Sprintf("path %q: %v", p, err))
+		return nil, nil, false
+	}
+	if st.IsDir() {
+		f.Close()
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q is a directory", p))
+		return nil, nil, false
+	}
+	return f, st, true
+}
+
+// readRequest is the parsed query of /files/read.
+type readRequest struct {
+	offset int64 // -1: only report the size
+	length int64 // -1: to the end of the file
+}
+
+func parseReadRequest(q map[string][]string) (readRequest, error) {
+	rr := readRequest{length: -1}
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	if s := get("offset"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < -1 {
+			return rr, fmt.Errorf("offset %q: want a byte offset >= 0, or -1 for the file size", s)
+		}
+		rr.offset = v
+	}
+	if s := get("length"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < -1 {
+			return rr, fmt.Errorf("length %q: want a byte count >= 0", s)
+		}
+		rr.length = v
+	}
+	return rr, nil
+}
+
+// readWindow decides which bytes /files/read returns from a file of size:
+// the requested window, at most maxFilesLength bytes, empty past the end.
+func readWindow(rr readRequest, size int64) (offset, n int64) {
+	if rr.offset == -1 {
+		return size, 0
+	}
+	if rr.offset >= size {
+		return rr.offset, 0
+	}
+	n = size - rr.offset
+	if rr.length >= 0 && rr.length < n {
+		n = rr.length
+	}
+	return rr.offset, min(n, maxFilesLength)
+}
+
+// serveFilesRead answers like Mesos's /files/read: {"data": ..., "offset": N}.
+func (a *Agent) serveFilesRead(w http.ResponseWriter, r *http.Request) {
+	rr, err := parseReadRequest(r.URL.Query())
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f, st, ok := a.openSandboxFile(w, r.URL.Query().Get("path"))
+	if !ok {
+		return
+	}
+	defer f.Close()
+	offset, n := readWindow(rr, st.Size())
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		httpError(w, http.StatusInternalServerError, fmt.Sprintf("read: %v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Data   string `json:"data"`
+		Offset int64  `json:"offset"`
+	}{string(buf[:m]), offset})
+}
+
+func (a *Agent) serveFilesDownload(w http.ResponseWriter, r *http.Request) {
+	f, st, ok := a.openSandboxFile(w, r.URL.Query().Get("path"))
+	if !ok {
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", st.Name()))
+	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}

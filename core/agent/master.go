@@ -1,0 +1,277 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"agora/core/agentapi"
+	"agora/core/mesos"
+	"agora/core/recordio"
+)
+
+// errShutdown ends a session after SHUTDOWN so the agent registers anew at
+// once.
+var errShutdown = errors.New("master shut the agent down")
+
+// errSilent ends a session whose master stopped pinging.
+var errSilent = errors.New("no PING from the master")
+
+// connectLoop keeps one session with the master open until ctx ends.
+func (a *Agent) connectLoop(ctx context.Context) {
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		registered, err := a.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if registered {
+			backoff = 0
+		}
+		if errors.Is(err, errShutdown) {
+			continue
+		}
+		backoff = nextBackoff(backoff, minReconnect, maxReconnect)
+		// Jitter spreads a fleet's reconnects after a master failover.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		a.logf("agent: master session ended: %v; reconnecting in %v", err, wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// session subscribes and handles events until the stream fails, the master
+// falls silent for missedPings ping intervals, or ctx ends. registered
+// reports whether the master accepted the subscription.
+func (a *Agent) session(ctx context.Context) (registered bool, err error) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		a.mu.Lock()
+		a.streamID = ""
+		a.mu.Unlock()
+	}()
+
+	port, err := listenPort(a.Addr())
+	if err != nil {
+		return false, err
+	}
+	a.mu.Lock()
+	call := a.subscribeLocked(port)
+	silence := missedPings * a.pingInterval
+	a.mu.Unlock()
+	body, err := json.Marshal(call)
+	if err != nil {
+		return false, fmt.Errorf("encode SUBSCRIBE: %w", err)
+	}
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	// The watchdog covers the whole session, the subscribe request included.
+	watchdog := time.AfterFunc(silence, func() { cancel(errSilent) })
+	defer watchdog.Stop()
+
+	resp, err := a.stream.Do(req)
+	if err != nil {
+		return false, streamErr(sctx, fmt.Errorf("SUBSCRIBE: %w", err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return false, fmt.Errorf("SUBSCRIBE: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	streamID := resp.Header.Get(agentapi.StreamHeader)
+	rd := recordio.NewReader(resp.Body)
+	for {
+		rec, err := rd.Read()
+		if err != nil {
+			return registered, streamErr(sctx, fmt.Errorf("event stream: %w", err))
+		}
+		var ev agentapi.Event
+		if err := json.Unmarshal(rec, &ev); err != nil {
+			return registered, fmt.Errorf("event stream: bad event: %w", err)
+		}
+		if ev.Type != agentapi.EventRegistered && !registered {
+			a.logf("agent: ignoring %s before REGISTERED", ev.Type)
+			continue
+		}
+		switch ev.Type {
+		case agentapi.EventRegistered:
+			if ev.Registered == nil || ev.Registered.AgentID.Value == "" {
+				return registered, errors.New("REGISTERED without registered.agent_id")
+			}
+			interval := a.registered(ev.Registered, streamID)
+			registered = true
+			watchdog.Reset(missedPings * interval)
+		case agentapi.EventPing:
+			watchdog.Reset(missedPings * a.currentPingInterval())
+			go a.pong(sctx, streamID)
+		case agentapi.EventRunTask:
+			if ev.RunTask != nil {
+				a.handleRunTask(ev.RunTask)
+			}
+		case agentapi.EventKillTask:
+			if ev.KillTask != nil {
+				a.handleKillTask(ev.KillTask)
+			}
+		case agentapi.EventAcknowledge:
+			if ev.Acknowledge != nil {
+				a.handleAcknowledge(ev.Acknowledge)
+			}
+		case agentapi.EventShutdownFramework:
+			if ev.ShutdownFramework != nil {
+				a.handleShutdownFramework(ev.ShutdownFramework.FrameworkID.Value)
+			}
+		case agentapi.EventShutdown:
+			var msg string
+			if ev.Shutdown != nil {
+				msg = ev.Shutdown.Message
+			}
+			a.mu.Lock()
+			a.streamID = "" // stop sending updates of tasks about to be forgotten
+			a.mu.Unlock()
+			a.handleShutdown(ctx, msg)
+			return registered, errShutdown
+		default:
+			a.logf("agent: ignoring unknown event %q", ev.Type)
+		}
+	}
+}
+
+// streamErr prefers the reason the session was cancelled over the I/O
+// error it caused.
+func streamErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// registered records a REGISTERED event and returns the ping interval.
+func (a *Agent) registered(r *agentapi.Registered, streamID string) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.AgentID.Value != a.id {
+		if err := writeAgentID(a.cfg.WorkDir, r.AgentID.Value); err != nil {
+			// Not fatal: the agent runs, it just registers anew after a restart.
+			a.logf("agent: %v", err)
+		}
+		a.id = r.AgentID.Value
+	}
+	if r.PingIntervalSeconds > 0 {
+		a.pingInterval = time.Duration(r.PingIntervalSeconds * float64(time.Second))
+	}
+	a.streamID = streamID
+	// Whatever was in flight may be lost with the old connection.
+	a.updates.Reset()
+	a.kick()
+	a.logf("agent: registered as %s (%d tasks)", a.id, len(a.tasks))
+	return a.pingInterval
+}
+
+func (a *Agent) currentPingInterval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pingInterval
+}
+
+func (a *Agent) pong(ctx context.Context, streamID string) {
+	a.mu.Lock()
+	call := agentapi.Call{Type: agentapi.CallPong, AgentID: &mesos.AgentID{Value: a.id}}
+	a.mu.Unlock()
+	if err := a.post(ctx, streamID, call); err != nil && ctx.Err() == nil {
+		a.logf("agent: PONG: %v", err)
+	}
+}
+
+// sendLoop sends due status updates while the agent is registered.
+func (a *Agent) sendLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		a.mu.Lock()
+		streamID := a.streamID
+		var calls []agentapi.Call
+		if streamID != "" {
+			for _, u := range a.updates.Due(a.now()) {
+				calls = append(calls, agentapi.Call{Type: agentapi.CallUpdate, AgentID: &mesos.AgentID{Value: a.id}, Update: &u})
+			}
+		}
+		next, pending := a.updates.Next()
+		a.mu.Unlock()
+
+		for _, c := range calls {
+			if err := a.post(ctx, streamID, c); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// The resend timer retries it; the session notices a dead master.
+				a.logf("agent: UPDATE %s of task %s: %v", c.Update.Status.State, c.Update.Status.TaskID.Value, err)
+			}
+		}
+
+		wait := time.Hour
+		if pending && streamID != "" {
+			wait = max(0, next.Sub(a.now()))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.sendKick:
+		case <-timer.C:
+		}
+	}
+}
+
+// post sends one call on the agent's stream and expects 202 Accepted.
+func (a *Agent) post(ctx context.Context, streamID string, call agentapi.Call) error {
+	body, err := json.Marshal(call)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", call.Type, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(agentapi.StreamHeader, streamID)
+	resp, err := a.calls.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return nil
+}
+
+func listenPort(addr string) (int32, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("listen address %q: bad port", addr)
+	}
+	return int32(n), nil
+}

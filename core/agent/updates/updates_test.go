@@ -1,0 +1,129 @@
+package updates
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"agora/core/mesos"
+)
+
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func status(tid, state string, id byte) mesos.TaskStatus {
+	return mesos.TaskStatus{TaskID: mesos.TaskID{Value: tid}, State: state, UUID: []byte{id}}
+}
+
+func states(m *Manager, now time.Time) []string {
+	var out []string
+	for _, u := range m.Due(now) {
+		out = append(out, fmt.Sprintf("%s/%s:%s(latest %s)", u.FrameworkID.Value, u.Status.TaskID.Value, u.Status.State, u.LatestState))
+	}
+	return out
+}
+
+func eq(t *testing.T, got, want []string) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestOnlyHeadInFlightAndInOrder(t *testing.T) {
+	m := New(10*time.Second, 10*time.Minute)
+	k := Key{"f", "t"}
+	m.Add(k, status("t", mesos.TaskStarting, 1), mesos.TaskStarting)
+	m.Add(k, status("t", mesos.TaskRunning, 2), mesos.TaskRunning)
+
+	eq(t, states(m, t0), []string{"f/t:TASK_STARTING(latest TASK_RUNNING)"})
+	// Not resent before the retry interval, and RUNNING waits behind it.
+	eq(t, states(m, t0.Add(9*time.Second)), nil)
+
+	if _, _, err := m.Acknowledge(k, []byte{2}); err == nil {
+		t.Fatal("ack of the non-head update was accepted")
+	}
+	if _, rem, err := m.Acknowledge(k, []byte{1}); err != nil || rem != 1 {
+		t.Fatalf("ack head: remaining %d, err %v", rem, err)
+	}
+	// The next update goes out at once, not after the old head's timer.
+	eq(t, states(m, t0.Add(9*time.Second)), []string{"f/t:TASK_RUNNING(latest TASK_RUNNING)"})
+	if _, rem, err := m.Acknowledge(k, []byte{2}); err != nil || rem != 0 {
+		t.Fatalf("ack last: remaining %d, err %v", rem, err)
+	}
+	if m.Len() != 0 {
+		t.Fatalf("stream kept after its last ack: %d", m.Len())
+	}
+	if _, ok := m.Next(); ok {
+		t.Fatal("Next reports work with nothing pending")
+	}
+}
+
+func TestResendBackoffDoublesToCap(t *testing.T) {
+	m := New(10*time.Second, 35*time.Second)
+	k := Key{"f", "t"}
+	m.Add(k, status("t", mesos.TaskRunning, 1), mesos.TaskRunning)
+	now := t0
+	var gaps []time.Duration
+	last := now
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			next, ok := m.Next()
+			if !ok {
+				t.Fatal("no resend scheduled")
+			}
+			now = next
+		}
+		if got := m.Due(now); len(got) != 1 {
+			t.Fatalf("send %d: got %d updates", i, len(got))
+		}
+		if i > 0 {
+			gaps = append(gaps, now.Sub(last))
+		}
+		last = now
+	}
+	eq(t, []string{fmt.Sprint(gaps)}, []string{"[10s 20s 35s 35s 35s]"})
+}
+
+func TestResetResendsEverythingAtOnce(t *testing.T) {
+	m := New(10*time.Second, time.Minute)
+	a, b := Key{"f", "a"}, Key{"f", "b"}
+	m.Add(b, status("b", mesos.TaskRunning, 2), mesos.TaskRunning)
+	m.Add(a, status("a", mesos.TaskFailed, 1), mesos.TaskFailed)
+	eq(t, states(m, t0), []string{"f/a:TASK_FAILED(latest TASK_FAILED)", "f/b:TASK_RUNNING(latest TASK_RUNNING)"})
+	eq(t, states(m, t0.Add(time.Second)), nil)
+	m.Reset()
+	if next, ok := m.Next(); !ok || !next.IsZero() {
+		t.Fatalf("after Reset Next = %v, %v; want due at once", next, ok)
+	}
+	eq(t, states(m, t0.Add(time.Second)), []string{"f/a:TASK_FAILED(latest TASK_FAILED)", "f/b:TASK_RUNNING(latest TASK_RUNNING)"})
+}
+
+func TestDropFrameworkAndUnknownAck(t *testing.T) {
+	m := New(time.Second, time.Minute)
+	m.Add(Key{"f1", "t"}, status("t", mesos.TaskRunning, 1), mesos.TaskRunning)
+	m.Add(Key{"f2", "t"}, status("t", mesos.TaskRunning, 2), mesos.TaskRunning)
+	m.DropFramework("f1")
+	eq(t, states(m, t0), []string{"f2/t:TASK_RUNNING(latest TASK_RUNNING)"})
+	if _, _, err := m.Acknowledge(Key{"f1", "t"}, []byte{1}); err == nil {
+		t.Fatal("ack for a dropped framework was accepted")
+	}
+	if h, ok := m.Head(Key{"f2", "t"}); !ok || h.UUID[0] != 2 {
+		t.Fatalf("head = %v, %v", h, ok)
+	}
+	m.Clear()
+	if m.Len() != 0 || m.Pending(Key{"f2", "t"}) != 0 {
+		t.Fatal("Clear left updates behind")
+	}
+}
+
+func BenchmarkDue1000Tasks(b *testing.B) {
+	m := New(10*time.Second, 10*time.Minute)
+	for i := 0; i < 1000; i++ {
+		m.Add(Key{"f", fmt.Sprint(i)}, status(fmt.Sprint(i), mesos.TaskRunning, byte(i)), mesos.TaskRunning)
+	}
+	m.Due(t0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Due(t0.Add(time.Second))
+	}
+}
