@@ -167,6 +167,9 @@ func (a *Agent) registered(r *agentapi.Registered, streamID string) time.Duratio
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if r.AgentID.Value != a.id {
+		if a.id != "" {
+			a.logf("agent: master replaced agent id %s with %s; pending updates keep the old id", a.id, r.AgentID.Value)
+		}
 		if err := writeAgentID(a.cfg.WorkDir, r.AgentID.Value); err != nil {
 			// Not fatal: the agent runs, it just registers anew after a restart.
 			a.logf("agent: %v", err)

@@ -72,12 +72,16 @@ func (m *Manager) Add(k Key, st mesos.TaskStatus, latest string) {
 // head whose resend time has come, in key order. It schedules each one's
 // next resend.
 func (m *Manager) Due(now time.Time) []agentapi.Update {
-	var out []agentapi.Update
-	for _, k := range m.sortedKeys() {
-		s := m.streams[k]
-		if s.sent && now.Before(s.due) {
-			continue
+	var due []Key
+	for k, s := range m.streams {
+		if !s.sent || !now.Before(s.due) {
+			due = append(due, k)
 		}
+	}
+	sortKeys(due)
+	out := make([]agentapi.Update, 0, len(due))
+	for _, k := range due {
+		s := m.streams[k]
 		s.sent = true
 		s.due = now.Add(s.interval)
 		s.interval = min(2*s.interval, m.max)
@@ -168,16 +172,11 @@ func (m *Manager) DropFramework(frameworkID string) {
 // Clear forgets every pending update.
 func (m *Manager) Clear() { clear(m.streams) }
 
-func (m *Manager) sortedKeys() []Key {
-	keys := make([]Key, 0, len(m.streams))
-	for k := range m.streams {
-		keys = append(keys, k)
-	}
+func sortKeys(keys []Key) {
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].FrameworkID != keys[j].FrameworkID {
 			return keys[i].FrameworkID < keys[j].FrameworkID
 		}
 		return keys[i].TaskID < keys[j].TaskID
 	})
-	return keys
 }

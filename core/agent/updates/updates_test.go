@@ -116,14 +116,21 @@ func TestDropFrameworkAndUnknownAck(t *testing.T) {
 	}
 }
 
+// BenchmarkDue1000Tasks is the sender's wake-up on a busy agent: 1000 tasks
+// with an update in flight, one of them newly due.
 func BenchmarkDue1000Tasks(b *testing.B) {
 	m := New(10*time.Second, 10*time.Minute)
 	for i := 0; i < 1000; i++ {
 		m.Add(Key{"f", fmt.Sprint(i)}, status(fmt.Sprint(i), mesos.TaskRunning, byte(i)), mesos.TaskRunning)
 	}
 	m.Due(t0)
+	k := Key{"f", "new"}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		m.Due(t0.Add(time.Second))
+		m.Add(k, status("new", mesos.TaskRunning, 1), mesos.TaskRunning)
+		if len(m.Due(t0.Add(time.Second))) != 1 {
+			b.Fatal("want exactly the new update due")
+		}
+		m.Acknowledge(k, []byte{1})
 	}
 }
