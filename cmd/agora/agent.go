@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"agora/core/agent"
+	"agora/core/containerizer"
+	"agora/core/containerizer/process"
+	"agora/core/mesos"
+	"agora/core/resources"
+)
+
+type agentFlags struct {
+	listen, hostname, res, attrs, containerizers, master string
+	grace                                                time.Duration
+}
+
+func (af *agentFlags) register(fs serverFlags, listen string) {
+	fs.str(&af.listen, "agent_listen", listen, "HTTP address of the agent (sandbox files, health)")
+	fs.str(&af.hostname, "agent_hostname", "", "hostname the agent advertises (default: the listen host)")
+	fs.str(&af.res, "resources", "", `resources to offer, e.g. "cpus:4;mem:8192;disk:20000;ports:[31000-32000]" (default: detected)`)
+	fs.str(&af.attrs, "attributes", "", `attributes for constraints, e.g. "rack:r1;zone:a"`)
+	fs.str(&af.containerizers, "containerizers", "process", "containerizers to enable (process)")
+	fs.dur(&af.grace, "kill_grace_period", 3*time.Second, "SIGTERM-to-SIGKILL delay for tasks without a kill policy")
+}
+
+// build makes an agent from the flags.
+func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (*agent.Agent, error) {
+	res, err := resources.Parse(af.res)
+	if err != nil {
+		return nil, fmt.Errorf("--resources: %w", err)
+	}
+	attrs, err := mesos.ParseAttributes(af.attrs)
+	if err != nil {
+		return nil, fmt.Errorf("--attributes: %w", err)
+	}
+	var cs []containerizer.Containerizer
+	for _, name := range strings.Split(af.containerizers, ",") {
+		switch strings.TrimSpace(name) {
+		case "process":
+			p, err := process.New(process.Config{Logf: logf})
+			if err != nil {
+				return nil, fmt.Errorf("process containerizer: %w", err)
+			}
+			logf("process containerizer isolation: %s", p.Isolation())
+			cs = append(cs, p)
+		case "":
+		default:
+			return nil, fmt.Errorf("--containerizers: %q is not available; use process", name)
+		}
+	}
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	return agent.New(agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
+		WorkDir: workDir, DefaultKillGrace: af.grace, Logf: logf}, cs...)
+}
+
+func runAgent(args []string) error {
+	fs := newServerFlags("agent")
+	var af agentFlags
+	var workDir string
+	af.register(fs, "127.0.0.1:5051")
+	fs.str(&af.master, "master", "127.0.0.1:5050", "the master's address")
+	fs.str(&af.listen, "listen", "127.0.0.1:5051", "HTTP address of the agent")
+	fs.str(&af.hostname, "hostname", "", "hostname the agent advertises")
+	fs.str(&workDir, "work_dir", filepath.Join(defaultDataDir(), "agent"), "directory for sandboxes and the agent id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	a, err := af.build(af.master, workDir, newLogger("agent: "))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("agora agent on %s, master %s, work dir %s\n", af.listen, af.master, workDir)
+	return a.Run(ctx)
+}

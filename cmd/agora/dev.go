@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// runDev starts a master and one agent in one process: a whole cluster on
+// one machine, state kept under --data-dir.
+func runDev(args []string) error {
+	fs := newServerFlags("dev")
+	var mf masterFlags
+	var af agentFlags
+	var dataDir string
+	mf.register(fs)
+	af.register(fs, "127.0.0.1:5051")
+	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "dev"), "directory for the registry and the agent's sandboxes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	logf := newLogger("")
+	_, url, stopMaster, err := mf.start(ctx, filepath.Join(dataDir, "master"), logf)
+	if err != nil {
+		return err
+	}
+	defer stopMaster()
+	a, err := af.build(strings.TrimPrefix(url, "http://"), filepath.Join(dataDir, "agent"), logf)
+	if err != nil {
+		return err
+	}
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(agentCtx) }()
+	fmt.Printf(`agora dev is running
+  master      %[1]s   (scheduler API %[1]s/api/v1/scheduler, operator API %[1]s/api/v1, metrics %[1]s/metrics)
+  agent       http://%[2]s
+  data dir    %[3]s
+  try         agora agents; agora frameworks; agora tasks
+Ctrl-C stops it; starting it again recovers the stored state.
+`, url, af.listen, dataDir)
+	select {
+	case <-ctx.Done():
+	case err := <-agentDone:
+		stopAgent()
+		return fmt.Errorf("agent stopped: %w", err)
+	}
+	fmt.Println("agora dev: stopping")
+	stopAgent()
+	<-agentDone
+	return nil
+}
