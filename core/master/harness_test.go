@@ -358,3 +358,9 @@ func getURL(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+type boltStore = boltstore.Store
+
+func openBolt(dir string) (*boltstore.Store, error) {
+	return boltstore.Open(filepath.Join(dir, "registry.db"))
+}

@@ -9,12 +9,13 @@ import (
 	"agora/core/recordio"
 )
 
-// outbox is an unbounded queue of encoded events for one subscriber. The
-// master's loop pushes without blocking; the subscriber's HTTP handler drains
-// it onto the wire.
+// outbox is an unbounded queue of events for one subscriber. The master's
+// loop pushes without blocking; the subscriber's HTTP handler encodes them
+// and drains them onto the wire, so JSON encoding stays off the loop. Pushed
+// events must not be modified afterwards.
 type outbox struct {
 	mu     sync.Mutex
-	q      [][]byte
+	q      []any
 	signal chan struct{}
 	done   chan struct{}
 	closed bool
@@ -24,15 +25,11 @@ func newOutbox() *outbox {
 	return &outbox{signal: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues v, JSON-encoded. It never blocks.
+// push queues v. It never blocks.
 func (o *outbox) push(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("master: encoding event: " + err.Error()) // our own types always encode
-	}
 	o.mu.Lock()
 	if !o.closed {
-		o.q = append(o.q, b)
+		o.q = append(o.q, v)
 	}
 	o.mu.Unlock()
 	select {
@@ -51,7 +48,7 @@ func (o *outbox) close() {
 	}
 }
 
-func (o *outbox) take() ([][]byte, bool) {
+func (o *outbox) take() ([]any, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.q
@@ -69,8 +66,15 @@ func (o *outbox) serve(w http.ResponseWriter, r *http.Request, interval time.Dur
 		defer t.Stop()
 		tick = t.C
 	}
-	write := func(recs [][]byte) bool {
-		for _, rec := range recs {
+	write := func(recs []any) bool {
+		for _, v := range recs {
+			rec, ok := v.([]byte)
+			if !ok {
+				var err error
+				if rec, err = json.Marshal(v); err != nil {
+					panic("master: encoding event: " + err.Error()) // our own types always encode
+				}
+			}
 			if err := recordio.Write(w, rec); err != nil {
 				return false
 			}
@@ -85,7 +89,7 @@ func (o *outbox) serve(w http.ResponseWriter, r *http.Request, interval time.Dur
 		case <-o.signal:
 		case <-o.done:
 		case <-tick:
-			if !write([][]byte{heartbeat}) {
+			if !write([]any{heartbeat}) {
 				return
 			}
 			continue
