@@ -34,7 +34,7 @@ func BenchmarkMasterCycle(b *testing.B) {
 				outs := make([]*outbox, fws)
 				for i := range outs {
 					outs[i] = newOutbox()
-					if _, err := m.subscribeFramework(mesos.FrameworkInfo{Name: fmt.Sprintf("fw%d", i), Roles: []string{fmt.Sprintf("r%d", i%10)}, Capabilities: []mesos.FrameworkCapability{{Type: "MULTI_ROLE"}}}, outs[i]); err != nil {
+					if _, _, err := m.subscribeFramework(mesos.FrameworkInfo{Name: fmt.Sprintf("fw%d", i), Roles: []string{fmt.Sprintf("r%d", i%10)}, Capabilities: []mesos.FrameworkCapability{{Type: "MULTI_ROLE"}}}, outs[i]); err != nil {
 						b.Fatal(err)
 					}
 				}

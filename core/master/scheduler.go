@@ -218,9 +218,9 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *mesos.C
 		fi.ID = call.FrameworkID
 	}
 	out := newOutbox()
-	var streamID string
+	var streamID, id string
 	var err error
-	if e := m.exec(r.Context(), func() { streamID, err = m.subscribeFramework(fi, out) }); e != nil {
+	if e := m.exec(r.Context(), func() { id, streamID, err = m.subscribeFramework(fi, out) }); e != nil {
 		return
 	}
 	if err != nil {
@@ -233,17 +233,18 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *mesos.C
 	w.WriteHeader(http.StatusOK)
 	hb, _ := json.Marshal(mesos.Event{Type: mesos.EventHeartbeat})
 	out.serve(w, r, m.cfg.HeartbeatInterval, hb)
-	m.post(func() { m.frameworkDisconnected(fi.ID, streamID) })
+	m.post(func() { m.frameworkDisconnected(id, streamID) })
 }
 
 // subscribeFramework registers a new framework or re-subscribes a known one.
-func (m *Master) subscribeFramework(fi mesos.FrameworkInfo, out *outbox) (string, error) {
+// It returns the framework's id and the new stream's id.
+func (m *Master) subscribeFramework(fi mesos.FrameworkInfo, out *outbox) (string, string, error) {
 	now := m.now()
 	var f *framework
 	if fi.ID != nil && fi.ID.Value != "" {
 		for _, c := range m.completedFrameworks {
 			if c.id == fi.ID.Value {
-				return "", &apiError{http.StatusForbidden, fmt.Sprintf("framework_id: framework %s has been removed (torn down or failed over too late); subscribe without an id to register anew", c.id)}
+				return "", "", &apiError{http.StatusForbidden, fmt.Sprintf("framework_id: framework %s has been removed (torn down or failed over too late); subscribe without an id to register anew", c.id)}
 			}
 		}
 		f = m.frameworks[fi.ID.Value]
@@ -289,7 +290,7 @@ func (m *Master) subscribeFramework(fi mesos.FrameworkInfo, out *outbox) (string
 	f.send(mesos.Event{Type: mesos.EventSubscribed, Subscribed: &mesos.EventSubscribedBody{
 		FrameworkID: mesos.FrameworkID{Value: f.id}, HeartbeatIntervalSeconds: m.cfg.HeartbeatInterval.Seconds(), MasterInfo: &m.info,
 	}})
-	return streamID, nil
+	return f.id, streamID, nil
 }
 
 func sameStrings(a, b []string) bool {
@@ -305,11 +306,8 @@ func sameStrings(a, b []string) bool {
 }
 
 // frameworkDisconnected runs when a subscription's stream ends.
-func (m *Master) frameworkDisconnected(id *mesos.FrameworkID, streamID string) {
-	if id == nil {
-		return
-	}
-	f := m.frameworks[id.Value]
+func (m *Master) frameworkDisconnected(id, streamID string) {
+	f := m.frameworks[id]
 	if f == nil || f.streamID != streamID {
 		return // removed, or already re-subscribed on a new stream
 	}
