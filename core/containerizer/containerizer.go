@@ -66,3 +66,31 @@ type Containerizer interface {
 	// says why.
 	Launch(ctx context.Context, spec Spec) (Container, error)
 }
+
+// Recoverer is implemented by containerizers whose containers outlive the
+// agent process, so that a restarted agent can adopt them.
+type Recoverer interface {
+	// Checkpoint returns what Recover needs to find c again (a pid and its
+	// start time, a container id...). The agent stores it with the Spec.
+	Checkpoint(c Container) ([]byte, error)
+	// Recover re-attaches to a container launched by an earlier agent
+	// process. If the container ended meanwhile, the returned Container is
+	// already Done and its Exit tells how it ended, as far as can be known.
+	// An error means the container cannot be found or trusted; the agent
+	// then reports the task failed and calls Destroy for it.
+	Recover(ctx context.Context, spec Spec, checkpoint []byte) (Container, error)
+	// Destroy kills and removes a container known only by its id, e.g.
+	// one whose checkpoint is corrupt.
+	Destroy(ctx context.Context, containerID string) error
+	// Orphans lists the ids of containers this agent started that still
+	// exist (running or not), so the agent can destroy those no checkpoint
+	// knows.
+	Orphans(ctx context.Context, agentID string) ([]string, error)
+}
+
+// Execer is implemented by containers that can run a command inside the
+// task's context (its container, namespaces and environment), as COMMAND
+// health checks need.
+type Execer interface {
+	Exec(ctx context.Context, argv []string, env []string) (exitCode int, err error)
+}
