@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what Agora's tests need on a Debian machine, and nothing when it
-# is already there. The offer core needs only Go; later components (Docker,
-# ZooKeeper, Consul, HAProxy) add their packages here.
+# is already there: Go (expected at /usr/local/go), Docker's engine and
+# busybox-static (task images are built FROM scratch around it). The tests
+# start the daemons they need themselves.
 set -eu
 
 need_go="1.26"
@@ -13,15 +14,18 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-missing=""
-for tool in sh sleep tail head; do
-	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-if [ -n "$missing" ]; then
+# Debian packages, by a file or command each provides.
+pkgs=""
+[ -x /usr/sbin/dockerd ] || pkgs="$pkgs docker.io"
+dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
+command -v ps >/dev/null 2>&1 || pkgs="$pkgs procps"
+if [ -n "$pkgs" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coreutils procps
+		echo "deps: installing$pkgs"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
 	else
-		echo "deps: missing tools:$missing" >&2
+		echo "deps: missing Debian packages:$pkgs (run as root, or install them)" >&2
 		exit 1
 	fi
 fi
