@@ -57,9 +57,20 @@ type persister struct {
 	mu      sync.Mutex
 	pending map[string][]byte // nil value = delete
 	order   []string
+	dropped bool // set when this master stopped leading: writes are discarded
 	wake    chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
+}
+
+// discard drops queued writes and ignores later ones: a master that lost
+// leadership must not overwrite what the new leader writes.
+func (p *persister) discard() {
+	p.mu.Lock()
+	p.dropped = true
+	p.pending = map[string][]byte{}
+	p.order = nil
+	p.mu.Unlock()
 }
 
 func newPersister(st store.Store, logf func(string, ...any)) *persister {
@@ -68,6 +79,10 @@ func newPersister(st store.Store, logf func(string, ...any)) *persister {
 
 func (p *persister) enqueue(key string, val []byte) {
 	p.mu.Lock()
+	if p.dropped {
+		p.mu.Unlock()
+		return
+	}
 	if _, ok := p.pending[key]; !ok {
 		p.order = append(p.order, key)
 	}

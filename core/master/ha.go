@@ -1,0 +1,137 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Elector is what a highly available master needs from a leader election.
+type Elector interface {
+	// Leadership reports true when this master becomes the leader and false
+	// the moment it stops being leader.
+	Leadership() <-chan bool
+	// LeaderAddress is the current leader's base URL ("http://host:port"),
+	// if one is known.
+	LeaderAddress() (string, bool)
+}
+
+// HA runs a master that leads only while its Elector says so. While it
+// stands by, every API call is redirected (307) to the leader, as Mesos
+// does; when it is elected it recovers the registry from the store and
+// acts; when it loses leadership it stops acting at once, drops its state
+// and stands by again, so that two leaders never act together.
+type HA struct {
+	cfg     Config
+	el      Elector
+	handler atomic.Pointer[http.Handler]
+	leading atomic.Bool
+}
+
+// NewHA prepares a highly available master; cfg.Store must be shared by all
+// masters (ZooKeeper).
+func NewHA(cfg Config, el Elector) (*HA, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &HA{cfg: cfg, el: el}
+	h.setHandler(h.standbyHandler())
+	return h, nil
+}
+
+func (h *HA) setHandler(hd http.Handler) { h.handler.Store(&hd) }
+
+// Leading reports whether this master is the acting leader.
+func (h *HA) Leading() bool { return h.leading.Load() }
+
+// ServeHTTP serves the leader's API or the standby's redirects.
+func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*h.handler.Load()).ServeHTTP(w, r)
+}
+
+// Run follows the election until ctx ends.
+func (h *HA) Run(ctx context.Context) error {
+	leadership := h.el.Leadership()
+	for {
+		// Stand by until elected.
+		select {
+		case <-ctx.Done():
+			return nil
+		case lead, ok := <-leadership:
+			if !ok {
+				return fmt.Errorf("master: leader election ended")
+			}
+			if !lead {
+				continue
+			}
+		}
+		h.cfg.Logf("elected leader; recovering the registry")
+		m, err := New(h.cfg)
+		if err != nil {
+			// Without the registry this master cannot lead safely; stand by
+			// and let the election pick again.
+			h.cfg.Logf("cannot lead: %v", err)
+			return err
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { m.Run(runCtx); close(done) }()
+		h.setHandler(m.Handler())
+		h.leading.Store(true)
+		lost := false
+		for !lost {
+			select {
+			case <-ctx.Done():
+				lost = true
+			case lead, ok := <-leadership:
+				lost = !ok || !lead
+			}
+		}
+		// Step down: refuse to act first, then tear the master down.
+		h.leading.Store(false)
+		h.setHandler(h.standbyHandler())
+		if ctx.Err() == nil {
+			m.pers.discard()
+		}
+		stop()
+		<-done
+		if ctx.Err() != nil {
+			return nil
+		}
+		h.cfg.Logf("lost leadership; standing by")
+	}
+}
+
+// standbyHandler redirects API calls to the leader, and answers 503 while
+// no leader is known. /health answers locally so probes see the process.
+func (h *HA) standbyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			w.Write([]byte("ok (standby)\n"))
+			return
+		}
+		leader, ok := h.el.LeaderAddress()
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "no leading master is elected yet; retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		target := leader + r.URL.RequestURI()
+		http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+	})
+}
+
+// waitLeading is used by tests.
+func (h *HA) waitLeading(want bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if h.Leading() == want {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
