@@ -138,29 +138,53 @@ func (p *persister) run() {
 	}
 }
 
+// writeBatch is how many keys are written at once. Stores commit
+// concurrent writes together (bbolt's group commit, ZooKeeper's pipelining),
+// so a batch costs about as much as one write.
+const writeBatch = 64
+
+// flush writes everything queued, in batches of distinct keys. A key is in
+// at most one batch at a time and batches run one after another, so writes
+// to one key are never reordered.
 func (p *persister) flush() {
 	for {
 		p.mu.Lock()
-		if len(p.order) == 0 {
+		n := min(len(p.order), writeBatch)
+		if n == 0 {
 			p.mu.Unlock()
 			return
 		}
-		key := p.order[0]
-		p.order = p.order[1:]
-		val := p.pending[key]
-		delete(p.pending, key)
+		keys := append([]string(nil), p.order[:n]...)
+		p.order = p.order[n:]
+		vals := make([][]byte, n)
+		for i, k := range keys {
+			vals[i] = p.pending[k]
+			delete(p.pending, k)
+		}
 		p.mu.Unlock()
-		var err error
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if val == nil {
-			err = p.st.Delete(ctx, key, store.Any)
-		} else {
-			_, err = p.st.Put(ctx, key, val, store.Any)
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Add(1)
+			go func(key string, val []byte) {
+				defer wg.Done()
+				p.write(key, val)
+			}(keys[i], vals[i])
 		}
-		cancel()
-		if err != nil {
-			p.logf("registry: writing %s: %v", key, err)
-		}
+		wg.Wait()
+	}
+}
+
+func (p *persister) write(key string, val []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if val == nil {
+		err = p.st.Delete(ctx, key, store.Any)
+	} else {
+		_, err = p.st.Put(ctx, key, val, store.Any)
+	}
+	if err != nil {
+		p.logf("registry: writing %s: %v", key, err)
 	}
 }
 
