@@ -18,6 +18,7 @@ fi
 pkgs=""
 [ -x /usr/sbin/dockerd ] || pkgs="$pkgs docker.io"
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
+dpkg -s zookeeper >/dev/null 2>&1 || pkgs="$pkgs zookeeper"
 command -v ps >/dev/null 2>&1 || pkgs="$pkgs procps"
 if [ -n "$pkgs" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
