@@ -131,18 +131,31 @@ func (d *dockerContainer) forceKill() {
 
 // run follows the container until it ends, then collects its exit, copies
 // the rest of its output, removes it and closes done. since is where output
-// copying resumes (zero: from the container's first line).
+// copying resumes (zero: from the container's first line). If the
+// containerizer is closed first, run returns leaving the container alone
+// and done open. The caller has added run to cz.watchers.
 func (d *dockerContainer) run(since time.Time) {
-	ctx, cancel := context.WithCancel(context.Background())
+	defer d.cz.watchers.Done()
+	ctx, cancel := context.WithCancel(d.cz.ctx)
 	defer cancel()
 	logsDone := make(chan struct{})
 	go func() {
 		defer close(logsDone)
 		d.followLogs(ctx, since)
 	}()
+	detach := func() {
+		cancel()
+		<-logsDone
+		if err := d.sinks.close(); err != nil {
+			d.cz.logf("docker containerizer: %s: %v", d.id, err)
+		}
+	}
 
-	state, gone := d.waitStopped(ctx)
-
+	state, gone, err := d.waitStopped(ctx)
+	if err != nil {
+		detach()
+		return
+	}
 	d.mu.Lock()
 	d.ended = true
 	if d.killTimer != nil {
@@ -159,15 +172,21 @@ func (d *dockerContainer) run(since time.Time) {
 	case <-logsDone:
 	case <-timer.C:
 		d.cz.logf("docker containerizer: %s: log stream did not end %v after the container; reading the rest", d.id, logDrainTimeout)
-		cancel()
-		<-logsDone
 	}
 	timer.Stop()
 	if !gone {
-		if err := d.copyLogs(context.Background(), false); err != nil {
+		if err := d.copyLogs(ctx, false); err != nil {
 			d.cz.logf("docker containerizer: %s: copy output: %v", d.id, err)
 		}
 	}
+	if ctx.Err() != nil {
+		// Closed before the container was collected: a later Recover
+		// collects it.
+		detach()
+		return
+	}
+	cancel()
+	<-logsDone
 
 	var exit containerizer.Exit
 	if gone {
@@ -188,8 +207,9 @@ func (d *dockerContainer) run(since time.Time) {
 
 // waitStopped blocks until the container is not running and returns its
 // state, or gone=true if it no longer exists. A daemon that stops answering
-// is retried with back-off: the container may well outlive the hiccup.
-func (d *dockerContainer) waitStopped(ctx context.Context) (state *container.State, gone bool) {
+// is retried with back-off: the container may well outlive the hiccup. The
+// error is ctx's, when it ends first.
+func (d *dockerContainer) waitStopped(ctx context.Context) (state *container.State, gone bool, err error) {
 	delay := 100 * time.Millisecond
 	for {
 		okCh, errCh := d.cz.cli.ContainerWait(ctx, d.dockerID, container.WaitConditionNotRunning)
@@ -198,8 +218,11 @@ func (d *dockerContainer) waitStopped(ctx context.Context) (state *container.Sta
 		case <-okCh:
 		case err = <-errCh:
 		}
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
 		if err != nil && cerrdefs.IsNotFound(err) {
-			return nil, true
+			return nil, true, nil
 		}
 		if err == nil {
 			ictx, cancel := context.WithTimeout(ctx, apiTimeout)
@@ -208,15 +231,19 @@ func (d *dockerContainer) waitStopped(ctx context.Context) (state *container.Sta
 			cancel()
 			switch {
 			case err != nil && cerrdefs.IsNotFound(err):
-				return nil, true
+				return nil, true, nil
 			case err == nil && info.State != nil && !isLive(info.State):
-				return info.State, false
+				return info.State, false, nil
 			}
 		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			d.cz.logf("docker containerizer: %s: waiting for the container: %v (retrying in %v)", d.id, err, delay)
 		}
-		time.Sleep(delay)
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(delay):
+		}
 		delay = min(2*delay, maxRetryDelay)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -95,6 +96,12 @@ type Containerizer struct {
 	cfg  Config
 	cli  *client.Client
 	logf func(format string, args ...any)
+
+	// ctx ends when Close detaches from the containers; watchers counts
+	// the goroutines following them.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	watchers sync.WaitGroup
 }
 
 var (
@@ -133,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Containerizer, error) {
 		return nil, fmt.Errorf("docker containerizer: no Docker daemon answers at %s: %w", cli.DaemonHost(), err)
 	}
 	c := &Containerizer{cfg: cfg, cli: cli, logf: cfg.Logf}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -145,9 +153,15 @@ func (c *Containerizer) Name() string { return "docker" }
 // Client is the Docker client the containerizer uses.
 func (c *Containerizer) Client() *client.Client { return c.cli }
 
-// Close releases the client's connections. Running containers are not
-// touched.
-func (c *Containerizer) Close() error { return c.cli.Close() }
+// Close stops following containers and releases the client, leaving the
+// containers running, as an agent that stops without killing its tasks
+// does: a later Recover adopts them and resumes copying their output where
+// it stopped. Containers of this value never become Done after Close.
+func (c *Containerizer) Close() error {
+	c.cancel()
+	c.watchers.Wait()
+	return c.cli.Close()
+}
 
 // Launch creates and starts the task's container. An error means no
 // container runs for it (one that was created is removed again).
@@ -160,6 +174,9 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.Spec) (co
 }
 
 func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*dockerContainer, error) {
+	if c.ctx.Err() != nil {
+		return nil, errors.New("docker containerizer is closed")
+	}
 	p, err := buildPlan(c.cfg, spec)
 	if err != nil {
 		return nil, err
@@ -209,6 +226,7 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*d
 		pid = info.State.Pid
 	}
 	ctr := newContainer(c, spec, created.ID, p.name, pid, sinks)
+	c.watchers.Add(1)
 	go ctr.run(time.Time{})
 	return ctr, nil
 }
@@ -316,6 +334,9 @@ func (c *Containerizer) Recover(ctx context.Context, spec containerizer.Spec, da
 }
 
 func (c *Containerizer) recover(ctx context.Context, spec containerizer.Spec, data []byte) (*dockerContainer, error) {
+	if c.ctx.Err() != nil {
+		return nil, errors.New("docker containerizer is closed")
+	}
 	var cp checkpoint
 	if err := json.Unmarshal(data, &cp); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -351,13 +372,26 @@ func (c *Containerizer) recover(ctx context.Context, spec containerizer.Spec, da
 		pid = info.State.Pid
 	}
 	ctr := newContainer(c, spec, info.ID, strings.TrimPrefix(info.Name, "/"), pid, sinks)
+	c.watchers.Add(1)
 	if info.State == nil || !isLive(info.State) {
 		// Ended meanwhile: collect it now, so the caller gets it Done.
 		ctr.run(since)
+		if !isClosed(ctr.done) {
+			return nil, errors.New("docker containerizer closed while collecting the container")
+		}
 		return ctr, nil
 	}
 	go ctr.run(since)
 	return ctr, nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // isLive reports whether a container still runs or will run again by
