@@ -135,10 +135,8 @@ type cgroupDir struct {
 
 func (t *taskCgroup) memoryDir() string { return t.dirs[0].path }
 
-// create makes the task's cgroup and writes its limits. A cgroup left by an
-// earlier run under the same ID is replaced if empty, so that stale OOM
-// counters cannot be mistaken for this task's.
-func (h *hierarchy) create(id string, limits resources.Resources) (*taskCgroup, error) {
+// taskCgroup names the cgroup of container id, without creating it.
+func (h *hierarchy) taskCgroup(id string) *taskCgroup {
 	t := &taskCgroup{version: h.version}
 	if h.version == 2 {
 		t.dirs = []cgroupDir{{mount: h.memory, path: filepath.Join(h.memory, h.parent, id)}}
@@ -148,6 +146,14 @@ func (h *hierarchy) create(id string, limits resources.Resources) (*taskCgroup, 
 			{controller: "cpu", mount: h.cpu, path: filepath.Join(h.cpu, h.parent, id)},
 		}
 	}
+	return t
+}
+
+// create makes the task's cgroup and writes its limits. A cgroup left by an
+// earlier run under the same ID is replaced if empty, so that stale OOM
+// counters cannot be mistaken for this task's.
+func (h *hierarchy) create(id string, limits resources.Resources) (*taskCgroup, error) {
+	t := h.taskCgroup(id)
 	for _, d := range t.dirs {
 		if err := os.Remove(d.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("stale cgroup %s is still in use: %w", d.path, err)

@@ -1,53 +1,44 @@
 package process
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"agora/core/containerizer"
 )
 
-// cleanupTimeout bounds how long the end of a task waits for its leftover
-// processes to die before giving up on removing its cgroup.
-const cleanupTimeout = 10 * time.Second
-
-// container is one running task. Its main process leads its own process
-// group, so the group id is the main pid.
+// container is the containerizer's view of one task: its shim, which it
+// launched or recovered, and the task the shim supervises.
 type container struct {
-	id      string
-	cmd     *exec.Cmd
-	pid     int
-	cg      *taskCgroup
-	limitMB float64
+	id   string
+	dir  string // runtime directory
+	rec  launchRecord
+	task procRecord
+	shim *pidHandle
+	// shimCmd is set when this process started the shim and must reap it.
+	shimCmd *exec.Cmd
 	logf    func(format string, args ...any)
 	done    chan struct{}
 
 	mu           sync.Mutex
-	exited       bool // main process has ended; its pid must not be signalled
-	killed       bool // Kill was called before the main process ended
-	killDeadline time.Time
-	killTimer    *time.Timer
+	ended        bool
+	killDeadline time.Time // zero until Kill
 	exit         containerizer.Exit
 }
 
-func newContainer(id string, cmd *exec.Cmd, cg *taskCgroup, limitMB float64, logf func(string, ...any)) *container {
-	return &container{
-		id:      id,
-		cmd:     cmd,
-		pid:     cmd.Process.Pid,
-		cg:      cg,
-		limitMB: limitMB,
-		logf:    logf,
-		done:    make(chan struct{}),
-	}
-}
+var (
+	_ containerizer.Container = (*container)(nil)
+	_ containerizer.Execer    = (*container)(nil)
+)
 
-func (c *container) PID() int              { return c.pid }
+func (c *container) PID() int              { return c.task.PID }
 func (c *container) Done() <-chan struct{} { return c.done }
 
 // Exit is valid once Done is closed.
@@ -57,118 +48,142 @@ func (c *container) Exit() containerizer.Exit {
 	return c.exit
 }
 
-// Kill asks the task to stop with SIGTERM and forces it with SIGKILL after
-// grace. Repeated calls do not restart the grace period, but a shorter one
-// brings the SIGKILL forward.
+// Kill records a SIGKILL deadline in kill.json and tells the shim, which
+// sends SIGTERM to the task's process group at once and SIGKILL to the group
+// and its cgroup at the deadline. Repeated calls do not restart the grace
+// period, but a shorter one brings the SIGKILL forward. The request is in
+// the runtime directory, so it holds even if the agent dies meanwhile.
 func (c *container) Kill(grace time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.exited {
+	if c.ended {
 		return
 	}
-	deadline := time.Now().Add(grace)
-	if !c.killed {
-		c.killed = true
-		c.killDeadline = deadline
-		c.signalGroup(syscall.SIGTERM)
-		c.killTimer = time.AfterFunc(grace, c.forceKill)
+	deadline := time.Now().Add(max(0, grace))
+	if !c.killDeadline.IsZero() && !deadline.Before(c.killDeadline) {
 		return
 	}
-	if deadline.Before(c.killDeadline) {
-		c.killDeadline = deadline
-		c.killTimer.Reset(grace)
+	c.killDeadline = deadline
+	if err := writeJSON(filepath.Join(c.dir, killFile), killRecord{DeadlineUnixNano: deadline.UnixNano()}); err != nil {
+		c.logf("process containerizer: %s: record kill: %v", c.id, err)
+	}
+	if err := c.shim.signal(syscall.SIGUSR1); err != nil {
+		// Without its shim the task is killed when the shim's end is
+		// noticed (watch); nothing else can be done here.
+		c.logf("process containerizer: %s: ask shim to kill: %v", c.id, err)
 	}
 }
 
-func (c *container) forceKill() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.exited {
-		return
+// watch waits for the shim to end and publishes the task's outcome.
+func (c *container) watch() {
+	c.shim.wait()
+	if c.shimCmd != nil {
+		_ = c.shimCmd.Wait() // reap it; its status says nothing about the task
 	}
-	c.signalGroup(syscall.SIGKILL)
-	c.cg.killAll()
+	c.shim.close()
+	exit, err := readOutcome(c.dir)
+	if err != nil {
+		// The shim died before its task, or before it could write: the task
+		// is unsupervised, so it must not run on.
+		c.logf("process containerizer: %s: %v; killing the task", c.id, err)
+		killTask(c.task, c.rec.Cgroup.taskCgroup(), c.logf)
+		c.mu.Lock()
+		killed := !c.killDeadline.IsZero()
+		c.mu.Unlock()
+		exit = containerizer.Exit{Code: -1, Signal: int(syscall.SIGKILL), Killed: killed,
+			Message: fmt.Sprintf("Task supervisor (shim) exited without recording how the task ended (%v); the task was killed", err)}
+	}
+	c.finish(exit)
 }
 
-// signalGroup signals the task's process group. Callers hold mu and have
-// checked that the main process has not been reaped, so the group id
-// cannot have been reused.
-func (c *container) signalGroup(sig syscall.Signal) {
-	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		c.logf("process containerizer: %s: signal %s: %v", c.id, signalName(sig), err)
-	}
-}
-
-// run waits for the main process, cleans up after it and publishes Exit.
-func (c *container) run() {
-	// Wait without reaping: while the main process is a zombie its pid,
-	// and so its process group id, stays reserved, so the leftovers of the
-	// group can be killed without risk of hitting an unrelated process.
-	waitNoReap(c.pid)
+func (c *container) finish(exit containerizer.Exit) {
 	c.mu.Lock()
-	c.exited = true
-	killed := c.killed
-	if c.killTimer != nil {
-		c.killTimer.Stop()
-	}
-	// The task is over when its main process is: nothing it started may
-	// outlive it.
-	_ = syscall.Kill(-c.pid, syscall.SIGKILL)
-	c.mu.Unlock()
-	c.cg.killAll()
-
-	err := c.cmd.Wait()
-	var ws syscall.WaitStatus
-	if c.cmd.ProcessState != nil {
-		ws, _ = c.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	} else {
-		c.logf("process containerizer: %s: wait: %v", c.id, err)
-	}
-
-	mem := c.cleanup()
-	exit := describeExit(ws, killed, mem, c.limitMB)
-	c.mu.Lock()
+	c.ended = true
 	c.exit = exit
 	c.mu.Unlock()
 	close(c.done)
 }
 
-// cleanup kills what is left in the cgroup until it is empty, reads the
-// memory statistics and removes the cgroup.
-func (c *container) cleanup() memStats {
-	if c.cg == nil {
-		return memStats{}
-	}
-	deadline := time.Now().Add(cleanupTimeout)
-	delay := time.Millisecond
-	for c.cg.killAll() > 0 && time.Now().Before(deadline) {
-		time.Sleep(delay)
-		delay = min(2*delay, 100*time.Millisecond)
-	}
-	mem := c.cg.memStats()
-	// Exited processes can keep a cgroup busy for a moment after they are
-	// gone from cgroup.procs.
-	var err error
-	for {
-		if err = c.cg.remove(); err == nil || time.Now().After(deadline) {
-			break
+// readOutcome reads the shim's record of the task's end.
+func readOutcome(dir string) (containerizer.Exit, error) {
+	var o outcomeRecord
+	if err := readJSON(filepath.Join(dir, outcomeFile), &o); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return containerizer.Exit{}, errors.New("no outcome recorded")
 		}
-		time.Sleep(delay)
-		delay = min(2*delay, 100*time.Millisecond)
+		return containerizer.Exit{}, err
 	}
-	if err != nil {
-		c.logf("process containerizer: %s: %v", c.id, err)
-	}
-	return mem
+	return o.exit(), nil
 }
 
-// waitNoReap blocks until pid has exited, leaving it a zombie.
-func waitNoReap(pid int) {
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			return
+// killTask SIGKILLs a task's process group (only if its leader is still the
+// recorded process, so a reused pid is never hit) and everything in its
+// cgroup, then removes the cgroup.
+func killTask(task procRecord, cg *taskCgroup, logf func(string, ...any)) {
+	if task.running() {
+		if err := syscall.Kill(-task.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			logf("process containerizer: kill task group %d: %v", task.PID, err)
 		}
 	}
+	cleanupCgroup(cg, logf)
+}
+
+// Exec runs argv in the task's context: its sandbox as working directory,
+// its environment with env added, its user, and its cgroup while the task
+// runs (so a COMMAND health check is limited and accounted like the task).
+// It returns the exit status (128+n for a signal n), or an error if the
+// command could not run or ctx ended first, in which case it is killed.
+func (c *container) Exec(ctx context.Context, argv []string, env []string) (int, error) {
+	if len(argv) == 0 {
+		return -1, errors.New("exec: empty argv")
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	fullEnv := append(append([]string(nil), c.rec.Env...), env...)
+	path := argv[0]
+	if !containsSlash(path) {
+		var err error
+		if path, err = lookPath(path, envValue(fullEnv, "PATH")); err != nil {
+			return -1, fmt.Errorf("exec: %w", err)
+		}
+	}
+	newCmd := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, path, argv[1:]...)
+		cmd.Args[0] = argv[0]
+		cmd.Env = fullEnv
+		cmd.Dir = c.rec.Dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.rec.Cred.credential()}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		return cmd
+	}
+	cmd := newCmd()
+	cg := c.rec.Cgroup.taskCgroup()
+	select {
+	case <-c.done:
+		cg = nil // the task's cgroup is gone with it
+	default:
+	}
+	if err := cg.start(cmd); err != nil {
+		if cg == nil || cmd.Process != nil {
+			return -1, fmt.Errorf("exec %s: %w", argv[0], unwrapExecError(err))
+		}
+		// The cgroup went away as the task ended; run the command anyway.
+		cmd = newCmd()
+		if err := cmd.Start(); err != nil {
+			return -1, fmt.Errorf("exec %s: %w", argv[0], unwrapExecError(err))
+		}
+	}
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("exec %s: %w", argv[0], ctx.Err())
+	}
+	if cmd.ProcessState == nil {
+		return -1, fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
 }

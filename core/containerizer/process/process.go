@@ -3,6 +3,16 @@
 // sandbox as working directory and its stdout/stderr appended to
 // Sandbox/stdout and Sandbox/stderr.
 //
+// Tasks outlive the agent. Each task runs under a shim: the agent's own
+// binary re-executed with ShimSubcommand (see ShimMain), started in its own
+// session and outside the task's cgroup, which starts the task, waits for
+// it, and records how it ended in the container's runtime directory,
+// RuntimeDir/<ContainerID>/. A restarted agent finds the task again with
+// Recover, from the Checkpoint bytes it stored: the shim's and the task's
+// pids with their start times (so a reused pid is never mistaken for them)
+// and the boot id. Runtime directories stay until Destroy, so an outcome is
+// never lost between the task's end and the agent's record of it.
+//
 // Where the host allows (root, cgroup v1 memory and cpu hierarchies, or
 // cgroup v2 with the memory and cpu controllers) each task gets its own
 // cgroup, <hierarchy>/<CgroupParent>/<ContainerID>, with a hard memory limit
@@ -15,13 +25,15 @@
 // limits, and says so through Isolation(); launches do not fail for it.
 //
 // Kill sends SIGTERM to the task's process group, then SIGKILL to the group
-// and to every process in the task's cgroup after the grace period. When the
-// task's main process exits, whatever it left behind in its process group or
-// cgroup is killed and the cgroup is removed before Done is closed.
+// and to every process in the task's cgroup after the grace period (the shim
+// does the signalling, so a kill in progress survives an agent restart).
+// When the task's main process exits, whatever it left behind in its process
+// group or cgroup is killed and the cgroup is removed before Done is closed.
 package process
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +41,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"agora/core/containerizer"
@@ -46,10 +59,23 @@ type Config struct {
 	CgroupParent string
 	// DisableCgroups runs tasks without cgroups or limits.
 	DisableCgroups bool
+	// RuntimeDir holds one directory per container with what recovery
+	// needs (see the package doc). Empty means DefaultRuntimeDir when
+	// running as root, else <os.TempDir()>/agora-<uid>/process. Agents
+	// sharing a host should each have their own.
+	RuntimeDir string
+	// ShimCommand starts a shim; the runtime directory is appended. Empty
+	// means [os.Executable(), ShimSubcommand]; the program must call
+	// ShimMain with the arguments after ShimSubcommand.
+	ShimCommand []string
 	// Logf receives operational messages (cgroup trouble, cleanup
 	// failures). Nil discards them.
 	Logf func(format string, args ...any)
 }
+
+// DefaultRuntimeDir is where root's containers keep their runtime files: on
+// tmpfs, as a reboot ends every task.
+const DefaultRuntimeDir = "/run/agora/process"
 
 // DefaultCgroupRoot is where Linux distributions mount cgroups.
 const DefaultCgroupRoot = "/sys/fs/cgroup"
@@ -67,17 +93,29 @@ func (c Config) Validate() error {
 	if c.CgroupRoot != "" && !filepath.IsAbs(c.CgroupRoot) {
 		return fmt.Errorf("cgroup_root: %q is not an absolute path", c.CgroupRoot)
 	}
+	if c.RuntimeDir != "" && !filepath.IsAbs(c.RuntimeDir) {
+		return fmt.Errorf("runtime_dir: %q is not an absolute path", c.RuntimeDir)
+	}
+	if len(c.ShimCommand) > 0 && c.ShimCommand[0] == "" {
+		return errors.New("shim_command: empty program")
+	}
 	return nil
 }
 
 // Containerizer runs tasks as host processes. It is safe for concurrent use.
 type Containerizer struct {
-	cgroups   *hierarchy // nil when tasks run without cgroups
-	isolation string
-	logf      func(format string, args ...any)
+	cgroups    *hierarchy // nil when tasks run without cgroups
+	isolation  string
+	runtimeDir string
+	shim       []string
+	bootID     string
+	logf       func(format string, args ...any)
 }
 
-var _ containerizer.Containerizer = (*Containerizer)(nil)
+var (
+	_ containerizer.Containerizer = (*Containerizer)(nil)
+	_ containerizer.Recoverer     = (*Containerizer)(nil)
+)
 
 // New detects the cgroup layout and creates Agora's parent cgroups. It fails
 // only on an invalid Config: missing or unusable cgroups degrade to running
@@ -86,9 +124,22 @@ func New(cfg Config) (*Containerizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process containerizer: %w", err)
 	}
-	c := &Containerizer{logf: cfg.Logf}
+	c := &Containerizer{logf: cfg.Logf, runtimeDir: cfg.RuntimeDir, shim: cfg.ShimCommand, bootID: readBootID()}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
+	}
+	if c.runtimeDir == "" {
+		c.runtimeDir = DefaultRuntimeDir
+		if uid := os.Geteuid(); uid != 0 {
+			c.runtimeDir = filepath.Join(os.TempDir(), fmt.Sprintf("agora-%d", uid), "process")
+		}
+	}
+	if len(c.shim) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("process containerizer: shim_command: cannot find this program: %w", err)
+		}
+		c.shim = []string{exe, ShimSubcommand}
 	}
 	if cfg.DisableCgroups {
 		c.isolation = "none (cgroups disabled by configuration)"
@@ -114,6 +165,9 @@ func New(cfg Config) (*Containerizer, error) {
 
 // Name is the containerizer's advertised name.
 func (c *Containerizer) Name() string { return "process" }
+
+// RuntimeDir is where the containers' runtime directories are.
+func (c *Containerizer) RuntimeDir() string { return c.runtimeDir }
 
 // Isolation says how tasks are isolated: "cgroups-v1", "cgroups-v2", or
 // "none (reason)".
@@ -156,27 +210,38 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*c
 		}
 	}
 
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Env:         env,
-		Dir:         spec.Sandbox,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}
 	stdout, stderr, err := openOutputs(spec.Sandbox)
 	if err != nil {
 		return nil, err
 	}
-	// The child holds its own copies of the descriptors after Start.
+	// The shim holds its own copies of the descriptors after Start.
 	defer stdout.Close()
 	defer stderr.Close()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	rec := launchRecord{
+		ContainerID: spec.ContainerID,
+		AgentID:     spec.AgentID,
+		Path:        path,
+		Argv:        argv,
+		Env:         env,
+		Dir:         spec.Sandbox,
+		LimitMB:     spec.Limits.Mem,
+	}
 	if name := spec.Task.Command.User; name != "" {
-		if err := runAs(cmd, name, spec.Sandbox, stdout, stderr); err != nil {
+		cred, err := runAs(name, spec.Sandbox, stdout, stderr)
+		if err != nil {
 			return nil, fmt.Errorf("command.user: %w", err)
 		}
+		rec.Cred = credOf(cred)
 	}
 
+	dir := filepath.Join(c.runtimeDir, spec.ContainerID)
+	if err := os.MkdirAll(c.runtimeDir, 0o755); err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		// An existing directory may belong to a live task: never reuse it.
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
 	var cg *taskCgroup
 	if c.cgroups != nil {
 		cg, err = c.cgroups.create(spec.ContainerID, spec.Limits)
@@ -187,17 +252,112 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*c
 			cg = nil
 		}
 	}
-	if err := cg.start(cmd); err != nil {
+	rec.Cgroup = cg.record()
+	ctr, err := c.startShim(dir, rec, stdout, stderr)
+	if err != nil {
 		if cg != nil {
 			if rerr := cg.remove(); rerr != nil {
 				c.logf("process containerizer: %s: %v", spec.ContainerID, rerr)
 			}
 		}
-		return nil, fmt.Errorf("start %s: %w", describeCommand(spec.Task.Command), unwrapExecError(err))
+		if rerr := removeRuntimeDir(dir); rerr != nil {
+			c.logf("process containerizer: %s: %v", spec.ContainerID, rerr)
+		}
+		if errors.Is(err, errTaskStart) {
+			return nil, fmt.Errorf("start %s: %w", describeCommand(spec.Task.Command), err)
+		}
+		return nil, err
 	}
-	ctr := newContainer(spec.ContainerID, cmd, cg, spec.Limits.Mem, c.logf)
-	go ctr.run()
+	go ctr.watch()
 	return ctr, nil
+}
+
+// errTaskStart marks a shim's report that the task's command did not start.
+var errTaskStart = errors.New("")
+
+// taskStartError is the shim's message, marked with errTaskStart.
+type taskStartError string
+
+func (e taskStartError) Error() string        { return string(e) }
+func (e taskStartError) Is(target error) bool { return target == errTaskStart }
+
+// startShim writes launch.json, starts the shim in its own session and
+// waits for its report that the task started.
+func (c *Containerizer) startShim(dir string, rec launchRecord, stdout, stderr *os.File) (*container, error) {
+	if err := writeJSON(filepath.Join(dir, launchFile), rec); err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, shimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	defer logFile.Close()
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	defer reportR.Close()
+	cmd := &exec.Cmd{
+		Path: c.shim[0],
+		Args: append(append([]string(nil), c.shim...), dir),
+		Env:  os.Environ(),
+		Dir:  "/",
+		// Not the agent's stdout: a pipe held open by a shim would keep
+		// whoever reads the agent's output waiting after the agent is gone.
+		Stdout:     logFile,
+		Stderr:     logFile,
+		ExtraFiles: []*os.File{reportW, stdout, stderr}, // fds 3, 4, 5
+		// Its own session: Ctrl-C or a hangup aimed at the agent's terminal
+		// must not reach the shim or the task.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	err = cmd.Start()
+	reportW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start shim %s: %w", c.shim[0], unwrapExecError(err))
+	}
+	shim, err := openChild(cmd.Process.Pid)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	if err := writeJSON(filepath.Join(dir, shimFile), shim.proc); err != nil {
+		c.logf("process containerizer: %s: record shim pid: %v", rec.ContainerID, err)
+	}
+	var rep shimReport
+	if err := json.NewDecoder(reportR).Decode(&rep); err != nil {
+		_ = cmd.Wait()
+		shim.close()
+		return nil, fmt.Errorf("shim %s exited without starting the task (%s): %s", c.shim[0], cmd.ProcessState, tail(filepath.Join(dir, shimLogFile), 512))
+	}
+	if rep.Error != "" {
+		_ = cmd.Wait()
+		shim.close()
+		return nil, taskStartError(rep.Error)
+	}
+	return &container{
+		id:      rec.ContainerID,
+		dir:     dir,
+		rec:     rec,
+		task:    rep.Task,
+		shim:    shim,
+		shimCmd: cmd,
+		logf:    c.logf,
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// tail returns the last n bytes of file, for error messages.
+func tail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // openOutputs opens Sandbox/stdout and Sandbox/stderr for appending, so that
@@ -220,21 +380,21 @@ func openOutputs(sandbox string) (stdout, stderr *os.File, err error) {
 	return stdout, stderr, nil
 }
 
-// runAs makes cmd run as the named user and hands the sandbox and output
-// files to that user, as Mesos does when it switches users, so the task can
-// write in its working directory.
-func runAs(cmd *exec.Cmd, name, sandbox string, files ...*os.File) error {
+// runAs returns the credential of the named user and hands the sandbox and
+// output files to that user, as Mesos does when it switches users, so the
+// task can write in its working directory.
+func runAs(name, sandbox string, files ...*os.File) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+		return nil, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
 	}
 	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+		return nil, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	if ids, err := u.GroupIds(); err == nil {
@@ -246,16 +406,15 @@ func runAs(cmd *exec.Cmd, name, sandbox string, files ...*os.File) error {
 	}
 	if int(uid) != os.Getuid() {
 		if err := os.Chown(sandbox, int(uid), int(gid)); err != nil {
-			return fmt.Errorf("user %s: %w", name, err)
+			return nil, fmt.Errorf("user %s: %w", name, err)
 		}
 		for _, f := range files {
 			if err := f.Chown(int(uid), int(gid)); err != nil {
-				return fmt.Errorf("user %s: %w", name, err)
+				return nil, fmt.Errorf("user %s: %w", name, err)
 			}
 		}
 	}
-	cmd.SysProcAttr.Credential = cred
-	return nil
+	return cred, nil
 }
 
 // unwrapExecError drops os/exec's "fork/exec" prefix wrapper but keeps the

@@ -34,6 +34,9 @@ func newTestContainerizer(t *testing.T, cfg Config) *Containerizer {
 		cfg.CgroupParent = testParent()
 	}
 	cfg.Logf = t.Logf
+	if cfg.RuntimeDir == "" {
+		cfg.RuntimeDir = t.TempDir()
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

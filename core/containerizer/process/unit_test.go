@@ -220,8 +220,9 @@ func TestV2StartAndKillOnUnifiedMount(t *testing.T) {
 	}
 }
 
-// BenchmarkLaunch measures a task's whole life: launch, run `true`, wait,
-// clean up (cgroup creation and removal included when available).
+// BenchmarkLaunch measures a task's whole life: launch (through its shim),
+// run `true`, wait, Destroy (cgroup creation and removal included when
+// available).
 func BenchmarkLaunch(b *testing.B) {
 	for _, mode := range []struct {
 		name string
@@ -229,6 +230,7 @@ func BenchmarkLaunch(b *testing.B) {
 	}{{"cgroups", Config{}}, {"nocgroups", Config{DisableCgroups: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			mode.cfg.CgroupParent = testParent()
+			mode.cfg.RuntimeDir = b.TempDir()
 			c, err := New(mode.cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -251,6 +253,9 @@ func BenchmarkLaunch(b *testing.B) {
 				<-ctr.Done()
 				if e := ctr.Exit(); e.Code != 0 {
 					b.Fatalf("exit %+v", e)
+				}
+				if err := c.Destroy(context.Background(), spec.ContainerID); err != nil {
+					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
