@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"agora/core/containerizer/process"
 )
 
 // command is one verb of the binary.
@@ -26,6 +28,8 @@ func commands() map[string]command {
 		"frameworks": {"list frameworks with their roles, tasks and resources", runFrameworks},
 		"tasks":      {"list running tasks (--all adds completed ones)", runTasks},
 		"task":       {"task log TASK: print a task's stdout or stderr (--follow, --tail N)", runTask},
+		// Internal: started by the agent's process containerizer, one per task.
+		process.ShimSubcommand: {"(internal) supervise one task for the process containerizer", runShim},
 	}
 }
 

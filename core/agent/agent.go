@@ -1,27 +1,47 @@
 // Package agent is the Agora agent: it registers a host's resources with the
 // master, runs the tasks the master sends through a containerizer, reports
-// every task status until the master acknowledges it, and serves the task
-// sandboxes over HTTP.
+// every task status until the master acknowledges it, runs the tasks' health
+// checks, and serves the task sandboxes over HTTP.
 //
 // Contract:
 //   - Run serves HTTP on Config.Listen, subscribes to the master (package
 //     agentapi) and re-subscribes with backoff (500ms..10s) whenever the
 //     stream breaks or no PING arrives for 5 ping intervals. A
 //     re-subscription carries the agent id, persisted in WorkDir/agent_id,
-//     and the agent's tasks with their latest state.
+//     and the agent's tasks with their latest state and frameworks.
 //   - Each task's status updates are delivered in order and resent with
 //     backoff until acknowledged (package updates); a task whose terminal
 //     update is acknowledged is forgotten, its sandbox kept under
-//     WorkDir/frameworks/<framework>/tasks/<task>.
-//   - Tasks are killed only on KILL_TASK, SHUTDOWN_FRAMEWORK and SHUTDOWN —
-//     and, until checkpoint recovery exists, when Run returns: the agent
-//     cannot yet adopt tasks after a restart, so it kills them (each with
-//     its kill grace) and waits for them rather than leave orphans.
+//     WorkDir/frameworks/<framework>/tasks/<task> until garbage collection
+//     removes it GCDelay later, or sooner, oldest first, while the work
+//     directory's disk is fuller than GCDiskThreshold (package gc).
+//   - Checkpointing, as a Mesos agent does (package checkpoint, under
+//     WorkDir/meta): each framework's info, each task's info and Spec
+//     before it is launched, the containerizer's checkpoint of its container
+//     once launched, and every status update as it is generated and
+//     acknowledged. Tasks are killed only on KILL_TASK, SHUTDOWN_FRAMEWORK,
+//     SHUTDOWN and failed health checks: when Run returns they keep running
+//     (unless Config.KillTasksOnExit), and the next Run on the same WorkDir
+//     recovers them before it subscribes: running tasks are re-attached
+//     through their containerizer (containerizer.Recoverer) and reported
+//     with their state under the same agent id, tasks that ended meanwhile
+//     get their terminal update, unacknowledged updates are resent in
+//     order, and a task whose checkpoint is missing or corrupt or whose
+//     container cannot be recovered is destroyed and reported TASK_FAILED
+//     with REASON_EXECUTOR_TERMINATED and a message saying why. Containers a
+//     containerizer still has for this agent that no checkpoint knows are
+//     destroyed.
+//   - Health checks (package health): a task's health_check is validated at
+//     launch (an invalid one fails the task with REASON_TASK_INVALID) and
+//     run while the task runs; each change of health is a TASK_RUNNING
+//     update with `healthy` set and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
+//     too many failures in a row kill the task, reported TASK_KILLED,
+//     unhealthy, with the same reason.
 //
 // The decisions (containerizer choice, task environment, state from a
-// container's exit, kill grace, update queueing) are pure functions in
-// decide.go and package updates; the rest of the package is the thin I/O
-// around them.
+// container's exit, kill grace, recovery of each task, update queueing,
+// garbage collection) are pure functions in decide.go and packages updates
+// and gc; the rest of the package is the thin I/O around them.
 package agent
 
 import (
@@ -39,6 +59,8 @@ import (
 	"sync"
 	"time"
 
+	"agora/core/agent/checkpoint"
+	"agora/core/agent/gc"
 	"agora/core/agent/updates"
 	"agora/core/agentapi"
 	"agora/core/containerizer"
@@ -65,6 +87,7 @@ const (
 	callTimeout    = 10 * time.Second
 	agentIDFile    = "agent_id"
 	frameworksDir  = "frameworks"
+	metaDir        = "meta"
 	maxFilesLength = 1 << 20
 )
 
@@ -93,9 +116,28 @@ type Config struct {
 	// DefaultKillGrace is the SIGTERM-to-SIGKILL delay of a task without a
 	// kill policy; default 3s.
 	DefaultKillGrace time.Duration
+	// KillTasksOnExit makes Run kill every task (each with its kill grace)
+	// and wait for them before it returns. By default tasks keep running and
+	// the next Run on the same WorkDir recovers them.
+	KillTasksOnExit bool
+	// GCDelay is how long the sandbox of a completed task (terminal update
+	// acknowledged) is kept; default 7 days, Mesos's --gc_delay.
+	GCDelay time.Duration
+	// GCDiskThreshold is the used fraction of the work directory's disk
+	// above which sandboxes are removed sooner, oldest first; default 0.9.
+	GCDiskThreshold float64
+	// GCInterval is how often garbage collection runs; default 1 minute.
+	GCInterval time.Duration
 	// Logf receives the agent's log lines; default log.Printf.
 	Logf func(format string, args ...any)
 }
+
+// Garbage collection defaults.
+const (
+	DefaultGCDelay         = gc.DefaultDelay
+	DefaultGCDiskThreshold = gc.DefaultDiskThreshold
+	DefaultGCInterval      = time.Minute
+)
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
@@ -118,6 +160,15 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultKillGrace < 0 {
 		return fmt.Errorf("agent config: DefaultKillGrace %v is negative", c.DefaultKillGrace)
+	}
+	if c.GCDelay < 0 {
+		return fmt.Errorf("agent config: GCDelay %v is negative", c.GCDelay)
+	}
+	if c.GCDiskThreshold < 0 || c.GCDiskThreshold > 1 {
+		return fmt.Errorf("agent config: GCDiskThreshold %v is not a fraction in (0, 1]", c.GCDiskThreshold)
+	}
+	if c.GCInterval < 0 {
+		return fmt.Errorf("agent config: GCInterval %v is negative", c.GCInterval)
 	}
 	r := c.Resources
 	for _, f := range []struct {
@@ -185,6 +236,12 @@ type Agent struct {
 	sendKick  chan struct{}
 	taskGroup sync.WaitGroup
 	launchCtx context.Context
+	meta      *checkpoint.Store
+	// detach is closed when Run returns without killing tasks: task
+	// watchers stop, the tasks run on.
+	detach chan struct{}
+	// diskUsage measures the work directory's disk for garbage collection.
+	diskUsage func(dir string) (gc.Disk, error)
 
 	mu           sync.Mutex
 	id           string
@@ -195,6 +252,9 @@ type Agent struct {
 	addr         string
 	started      bool
 	stopping     bool
+	// fwCheckpoints is the last checkpointed info of each framework, so an
+	// unchanged one is not written again.
+	fwCheckpoints map[string][]byte
 }
 
 // New checks cfg, prepares WorkDir, reads a persisted agent id and detects
@@ -211,6 +271,15 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 	}
 	if cfg.DefaultKillGrace == 0 {
 		cfg.DefaultKillGrace = DefaultKillGrace
+	}
+	if cfg.GCDelay == 0 {
+		cfg.GCDelay = DefaultGCDelay
+	}
+	if cfg.GCDiskThreshold == 0 {
+		cfg.GCDiskThreshold = DefaultGCDiskThreshold
+	}
+	if cfg.GCInterval == 0 {
+		cfg.GCInterval = DefaultGCInterval
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
@@ -242,6 +311,10 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	meta, err := checkpoint.Open(filepath.Join(wd, metaDir))
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	res := cfg.Resources
 	if res.CPUs == 0 || res.Mem == 0 || res.Disk == 0 || len(res.Ports) == 0 {
 		det, err := DetectResources(wd)
@@ -267,11 +340,15 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 		logf:         cfg.Logf,
 		newUUID:      randomUUID,
 		now:          time.Now,
-		sendKick:     make(chan struct{}, 1),
-		id:           id,
-		tasks:        map[updates.Key]*task{},
-		updates:      updates.New(cfg.UpdateRetryInterval, MaxUpdateRetryInterval),
-		pingInterval: defaultPingInterval,
+		sendKick:      make(chan struct{}, 1),
+		meta:          meta,
+		detach:        make(chan struct{}),
+		diskUsage:     diskUsage,
+		id:            id,
+		tasks:         map[updates.Key]*task{},
+		updates:       updates.New(cfg.UpdateRetryInterval, MaxUpdateRetryInterval),
+		pingInterval:  defaultPingInterval,
+		fwCheckpoints: map[string][]byte{},
 	}, nil
 }
 
@@ -289,9 +366,11 @@ func (a *Agent) ID() string {
 	return a.id
 }
 
-// Run serves HTTP and keeps the agent registered until ctx ends. Then it
-// kills every task and waits for them (there is no checkpoint recovery yet)
-// and returns nil. It is an error to call Run twice.
+// Run recovers the tasks checkpointed under WorkDir, serves HTTP and keeps
+// the agent registered until ctx ends. Then it returns nil, leaving the
+// tasks running for the next Run to recover, or, with KillTasksOnExit,
+// after killing every task and waiting for them. It is an error to call Run
+// twice.
 func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.started {
@@ -312,13 +391,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logf("agent: serving on %s, master %s", ln.Addr(), a.endpoint)
+	defer func() {
+		shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer shCancel()
+		_ = srv.Shutdown(shCtx)
+	}()
 
 	runCtx, cancel := context.WithCancel(ctx)
-	// Launches outlive the session that asked for them but not Run.
+	defer cancel()
+	// Launches and health checks outlive the session that asked for them
+	// but not Run.
 	a.launchCtx = runCtx
+	// Recovery comes first: the subscription reports the recovered tasks.
+	if err := a.recoverTasks(runCtx); err != nil {
+		a.stop()
+		return err
+	}
 	var loops sync.WaitGroup
 	loops.Go(func() { a.connectLoop(runCtx) })
 	loops.Go(func() { a.sendLoop(runCtx) })
+	loops.Go(func() { a.gcLoop(runCtx) })
 
 	var runErr error
 	select {
@@ -328,13 +420,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	cancel()
 	loops.Wait()
-	a.killAll()
-	a.taskGroup.Wait()
-
-	shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shCancel()
-	_ = srv.Shutdown(shCtx)
+	a.stop()
 	return runErr
+}
+
+// stop ends the agent's hold on its tasks: it kills them and waits with
+// KillTasksOnExit, else it stops watching them and leaves them running.
+func (a *Agent) stop() {
+	if a.cfg.KillTasksOnExit {
+		a.killAll()
+		a.taskGroup.Wait()
+		return
+	}
+	a.mu.Lock()
+	a.stopping = true
+	n := 0
+	for _, t := range a.tasks {
+		if !mesos.IsTerminal(t.state) {
+			n++
+		}
+	}
+	a.mu.Unlock()
+	close(a.detach)
+	a.taskGroup.Wait()
+	if n > 0 {
+		a.logf("agent: stopped; %d tasks keep running and will be recovered by the next start", n)
+	}
 }
 
 // killAll kills every live task with its own grace; Run waits for them.

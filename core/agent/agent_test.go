@@ -758,11 +758,28 @@ func TestShutdownFramework(t *testing.T) {
 	}
 }
 
-func TestRunReturnKillsTasks(t *testing.T) {
+func TestRunReturnLeavesTasksRunning(t *testing.T) {
 	m := newFakeMaster(t, time.Second)
 	m.autoAck.Store(true)
 	proc := newFakeProcess()
 	a := startAgent(t, testConfig(t, m), proc)
+	m.waitSubs(t, 1)
+	m.send(runTask(framework("fw"), "t1"))
+	m.waitUpdate(t, "t1", mesos.TaskRunning)
+	c := proc.container(t, "t1")
+	a.stop(t)
+	if c.ended() || len(c.killGraces()) != 0 {
+		t.Fatal("Run killed the task on return; it should be left for the next start to recover")
+	}
+}
+
+func TestKillTasksOnExit(t *testing.T) {
+	m := newFakeMaster(t, time.Second)
+	m.autoAck.Store(true)
+	proc := newFakeProcess()
+	cfg := testConfig(t, m)
+	cfg.KillTasksOnExit = true
+	a := startAgent(t, cfg, proc)
 	m.waitSubs(t, 1)
 	m.send(runTask(framework("fw"), "t1", func(ti *mesos.TaskInfo) {
 		ti.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(time.Second)}}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"agora/core/agent/checkpoint"
 	"agora/core/containerizer"
 	"agora/core/mesos"
 	"agora/core/resources"
@@ -14,7 +15,8 @@ import (
 
 // The pure decisions of the agent: which containerizer runs a task, the
 // environment it gets, where its sandbox is, how a container's end maps to a
-// task state, and how long a kill may take. None of them does I/O.
+// task state, how long a kill may take, and what a restarted agent does with
+// each checkpointed task. None of them does I/O.
 
 // containerizerFor names the containerizer a task asks for.
 func containerizerFor(c *mesos.ContainerInfo) (string, error) {
@@ -123,4 +125,64 @@ func nextBackoff(cur, lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return min(2*cur, hi)
+}
+
+// recoveryAction is what a restarted agent does with one checkpointed task.
+type recoveryAction int
+
+const (
+	// recoverCompleted: the task was done with before the restart; only
+	// its sandbox and records remain, for garbage collection.
+	recoverCompleted recoveryAction = iota
+	// recoverResend: the task ended but its last updates were not
+	// acknowledged; resend them.
+	recoverResend
+	// recoverAttach: the task was launched and not ended; re-attach to its
+	// container through the containerizer.
+	recoverAttach
+	// recoverFail: the task cannot be trusted to run on: destroy whatever
+	// is left of it and report it TASK_FAILED.
+	recoverFail
+)
+
+// recoveryPlan is the decision for one task, with why it fails.
+type recoveryPlan struct {
+	action  recoveryAction
+	message string
+}
+
+// planRecovery decides what to do with a checkpointed task, from its
+// records alone. recoverable maps the names of this agent's containerizers
+// to whether they can recover containers (implement Recoverer).
+func planRecovery(r *checkpoint.TaskRecord, recoverable map[string]bool) recoveryPlan {
+	fail := func(format string, args ...any) recoveryPlan {
+		return recoveryPlan{action: recoverFail, message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case r.Completed != nil || r.CompletedErr != nil:
+		return recoveryPlan{action: recoverCompleted}
+	case r.TaskErr != nil:
+		return fail("its checkpointed task info is unreadable: %v", r.TaskErr)
+	case r.UpdatesErr != nil:
+		return fail("its checkpointed status updates are unreadable: %v", r.UpdatesErr)
+	case r.Updates == nil:
+		return fail("the agent stopped before the task's launch was recorded")
+	case mesos.IsTerminal(r.Updates.State):
+		if len(r.Updates.Pending) > 0 {
+			return recoveryPlan{action: recoverResend}
+		}
+		return recoveryPlan{action: recoverCompleted}
+	}
+	can, enabled := recoverable[r.Task.Containerizer]
+	switch {
+	case !enabled:
+		return fail("its containerizer %q is not enabled on this agent any more", r.Task.Containerizer)
+	case !can:
+		return fail("its containerizer %q cannot recover tasks after an agent restart", r.Task.Containerizer)
+	case r.ContainerErr != nil:
+		return fail("its container checkpoint is unreadable: %v", r.ContainerErr)
+	case r.Container == nil:
+		return fail("the agent stopped while the task was launching")
+	}
+	return recoveryPlan{action: recoverAttach}
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"agora/core/mesos"
 )
 
 // Handler serves the agent's HTTP API: /health, /state and Mesos's
@@ -38,6 +40,11 @@ type stateTask struct {
 	// Sandbox is the path to give /files/read; Directory is it on disk.
 	Sandbox   string `json:"sandbox"`
 	Directory string `json:"directory"`
+	// PID is the task's main process, 0 if unknown or not a process.
+	PID int `json:"pid,omitempty"`
+	// Healthy is the task's last reported health, absent without a
+	// health check or before its first result.
+	Healthy *bool `json:"healthy,omitempty"`
 }
 
 type stateResponse struct {
@@ -76,7 +83,11 @@ func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 			State:       t.state,
 			Sandbox:     "/" + filepath.ToSlash(sandboxRel(k.FrameworkID, k.TaskID)),
 			Directory:   t.sandbox,
+			Healthy:     t.healthy,
 		})
+		if t.container != nil && !mesos.IsTerminal(t.state) {
+			resp.Tasks[len(resp.Tasks)-1].PID = t.container.PID()
+		}
 	}
 	a.mu.Unlock()
 	sort.Slice(resp.Tasks, func(i, j int) bool {

@@ -1,17 +1,21 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"agora/core/agent/checkpoint"
 	"agora/core/agent/updates"
 	"agora/core/agentapi"
 	"agora/core/containerizer"
+	"agora/core/health"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
@@ -24,7 +28,14 @@ type task struct {
 	framework mesos.FrameworkInfo
 	state     string
 	sandbox   string
+	// czName and spec are what the task was launched with; spec.ContainerID
+	// names its container.
+	czName    string
+	spec      containerizer.Spec
 	container containerizer.Container // nil until Launch returns
+	// meta is set once the task's records are checkpointed, so its state
+	// and updates are checkpointed with every change.
+	meta bool
 	// killRequested makes a launch in progress kill what it starts.
 	killRequested bool
 	killGrace     time.Duration
@@ -32,6 +43,14 @@ type task struct {
 	// agent itself: the task is killed and dropped without further updates.
 	forget bool
 	done   chan struct{} // closed when the task reached a terminal state
+
+	// health is the task's validated health check, nil without one;
+	// checker runs it while the task runs.
+	health  *health.Spec
+	checker *health.Checker
+	healthy *bool
+	// healthKill is why the health checker killed the task, "" if it did not.
+	healthKill string
 }
 
 func randomUUID() []byte {
@@ -47,10 +66,45 @@ func (a *Agent) statusLocked(taskID, state, source, reason, message string) meso
 	return newStatus(taskID, state, source, reason, message, a.id, a.now(), a.newUUID())
 }
 
-// enqueueLocked queues a status update and wakes the sender.
+// enqueueLocked queues a status update, checkpoints the task's stream and
+// wakes the sender. The update is on disk before it can be sent.
 func (a *Agent) enqueueLocked(k updates.Key, st mesos.TaskStatus, latest string) {
 	a.updates.Add(k, st, latest)
+	a.checkpointUpdatesLocked(k)
 	a.kick()
+}
+
+// checkpointUpdatesLocked records a checkpointed task's state and pending
+// updates. A failed write is logged: the task runs on, but a restart would
+// recover it from older records.
+func (a *Agent) checkpointUpdatesLocked(k updates.Key) {
+	t := a.tasks[k]
+	if t == nil || !t.meta {
+		return
+	}
+	pending, latest := a.updates.List(k)
+	u := checkpoint.Updates{State: t.state, Latest: latest, Pending: pending}
+	if err := a.meta.PutUpdates(k.FrameworkID, k.TaskID, u); err != nil {
+		a.logf("agent: checkpoint updates of task %q of framework %q: %v", k.TaskID, k.FrameworkID, err)
+	}
+}
+
+// completeLocked forgets a task whose terminal update was acknowledged (or
+// whose framework is gone): its records are marked for garbage collection
+// with its sandbox.
+func (a *Agent) completeLocked(t *task) {
+	if a.tasks[t.key] == t {
+		delete(a.tasks, t.key)
+	}
+	if !t.meta {
+		return
+	}
+	if err := a.meta.PutUpdates(t.key.FrameworkID, t.key.TaskID, checkpoint.Updates{State: t.state}); err != nil {
+		a.logf("agent: checkpoint task %q: %v", t.key.TaskID, err)
+	}
+	if err := a.meta.PutCompleted(t.key.FrameworkID, t.key.TaskID, a.now()); err != nil {
+		a.logf("agent: checkpoint task %q: %v", t.key.TaskID, err)
+	}
 }
 
 func (a *Agent) kick() {
@@ -73,8 +127,8 @@ func (a *Agent) setStateLocked(t *task, st mesos.TaskStatus) {
 // finishLocked records a task's terminal state.
 func (a *Agent) finishLocked(t *task, st mesos.TaskStatus) {
 	a.setStateLocked(t, st)
-	if t.forget && a.tasks[t.key] == t {
-		delete(a.tasks, t.key)
+	if t.forget {
+		a.completeLocked(t)
 	}
 	close(t.done)
 }
@@ -132,20 +186,20 @@ func (a *Agent) handleRunTask(rt *agentapi.RunTask) {
 		fail(mesos.ReasonContainerLaunchFailed, fmt.Sprintf("this agent has no %q containerizer (it has %v)", czName, a.czNames))
 		return
 	}
+	var hc *health.Spec
+	if rt.Task.HealthCheck != nil {
+		spec, err := health.FromMesos(rt.Task.HealthCheck)
+		if err != nil {
+			fail(mesos.ReasonTaskInvalid, err.Error())
+			return
+		}
+		hc = &spec
+	}
 	sandbox := filepath.Join(a.cfg.WorkDir, sandboxRel(fid, tid))
 	if err := os.MkdirAll(sandbox, 0o755); err != nil {
 		fail(mesos.ReasonContainerLaunchFailed, fmt.Sprintf("create sandbox: %v", err))
 		return
 	}
-	t := &task{
-		key:       key,
-		info:      rt.Task,
-		framework: rt.Framework,
-		state:     mesos.TaskStaging,
-		sandbox:   sandbox,
-		done:      make(chan struct{}),
-	}
-	a.tasks[key] = t
 	spec := containerizer.Spec{
 		ContainerID: fmt.Sprintf("%x", a.newUUID()),
 		Task:        rt.Task,
@@ -155,12 +209,52 @@ func (a *Agent) handleRunTask(rt *agentapi.RunTask) {
 		Env:         taskEnv(a.id, a.hostname, fid, tid, sandbox, limits.Ports),
 		Limits:      limits,
 	}
+	// What is launched is on disk first, so a restart can always find
+	// (or clean up) the container.
+	if err := a.checkpointFrameworkLocked(rt.Framework); err != nil {
+		fail(mesos.ReasonContainerLaunchFailed, err.Error())
+		return
+	}
+	if err := a.meta.PutTask(fid, tid, checkpoint.Task{Containerizer: czName, Spec: spec}); err != nil {
+		fail(mesos.ReasonContainerLaunchFailed, err.Error())
+		return
+	}
+	t := &task{
+		key:       key,
+		info:      rt.Task,
+		framework: rt.Framework,
+		state:     mesos.TaskStaging,
+		sandbox:   sandbox,
+		czName:    czName,
+		spec:      spec,
+		meta:      true,
+		health:    hc,
+		done:      make(chan struct{}),
+	}
+	a.tasks[key] = t
 	a.setStateLocked(t, a.statusLocked(tid, mesos.TaskStarting, mesos.SourceExecutor, "", ""))
 	a.taskGroup.Add(1)
 	go a.launch(a.launchCtx, t, cz, spec)
 }
 
-// launch starts a task's container and reports how it ends.
+// checkpointFrameworkLocked records a framework's info when it changed.
+func (a *Agent) checkpointFrameworkLocked(fw mesos.FrameworkInfo) error {
+	b, err := json.Marshal(fw)
+	if err != nil {
+		return fmt.Errorf("checkpoint framework: %w", err)
+	}
+	fid := fw.ID.Value
+	if bytes.Equal(a.fwCheckpoints[fid], b) {
+		return nil
+	}
+	if err := a.meta.PutFramework(fw); err != nil {
+		return err
+	}
+	a.fwCheckpoints[fid] = b
+	return nil
+}
+
+// launch starts a task's container, checkpoints it and watches it.
 func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containerizer, spec containerizer.Spec) {
 	defer a.taskGroup.Done()
 	tid := t.key.TaskID
@@ -174,34 +268,89 @@ func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containeri
 	a.mu.Unlock()
 
 	c, err := cz.Launch(ctx, spec)
-
-	a.mu.Lock()
 	if err != nil {
+		a.mu.Lock()
 		a.finishLocked(t, a.statusLocked(tid, mesos.TaskFailed, mesos.SourceAgent, mesos.ReasonContainerLaunchFailed,
 			fmt.Sprintf("%s containerizer: %v", cz.Name(), err)))
 		a.mu.Unlock()
 		return
 	}
+	a.checkpointContainer(t, cz, c)
+
+	a.mu.Lock()
 	t.container = c
 	if t.killRequested {
 		// Killed while launching: finish the kill now that there is
 		// something to kill; its exit reports TASK_KILLED.
 		c.Kill(t.killGrace)
 	} else {
-		st := a.statusLocked(tid, mesos.TaskRunning, mesos.SourceExecutor, "", "")
-		if pid := c.PID(); pid > 0 {
-			st.ContainerStatus = &mesos.ContainerStatus{ExecutorPID: uint32(pid)}
-		}
-		a.setStateLocked(t, st)
+		a.runningLocked(t, c)
 	}
 	a.mu.Unlock()
+	a.watch(t, cz, c)
+}
 
-	<-c.Done()
+// checkpointContainer records what the containerizer needs to recover c.
+func (a *Agent) checkpointContainer(t *task, cz containerizer.Containerizer, c containerizer.Container) {
+	rc, ok := cz.(containerizer.Recoverer)
+	if !ok {
+		return
+	}
+	cp, err := rc.Checkpoint(c)
+	if err == nil {
+		err = a.meta.PutContainer(t.key.FrameworkID, t.key.TaskID, cp)
+	}
+	if err != nil {
+		// The task runs, but a restarted agent will fail it.
+		a.logf("agent: checkpoint container of task %q: %v", t.key.TaskID, err)
+	}
+}
+
+// runningLocked reports a launched or recovered task running and starts
+// its health checker.
+func (a *Agent) runningLocked(t *task, c containerizer.Container) {
+	st := a.statusLocked(t.key.TaskID, mesos.TaskRunning, mesos.SourceExecutor, "", "")
+	if pid := c.PID(); pid > 0 {
+		st.ContainerStatus = &mesos.ContainerStatus{ExecutorPID: uint32(pid)}
+	}
+	a.setStateLocked(t, st)
+	a.startHealthLocked(t, c)
+}
+
+// watch waits for a task's container to end and reports how it ended;
+// then the containerizer may remove what is left of it. It returns early,
+// leaving the task running, when the agent stops without killing tasks.
+func (a *Agent) watch(t *task, cz containerizer.Containerizer, c containerizer.Container) {
+	select {
+	case <-c.Done():
+	case <-a.detach:
+		return
+	}
+	a.mu.Lock()
+	checker := t.checker
+	t.checker = nil
+	a.mu.Unlock()
+	if checker != nil {
+		checker.Stop() // outside the lock: its last decision may be waiting for it
+	}
+
 	exit := c.Exit()
 	state, reason := exitState(exit)
 	a.mu.Lock()
-	a.finishLocked(t, a.statusLocked(tid, state, mesos.SourceExecutor, reason, exit.Message))
+	st := a.statusLocked(t.key.TaskID, state, mesos.SourceExecutor, reason, exit.Message)
+	if t.healthKill != "" && exit.Killed {
+		unhealthy := false
+		st.Reason, st.Message, st.Healthy = mesos.ReasonTaskHealthCheckFailed, t.healthKill, &unhealthy
+	}
+	a.finishLocked(t, st)
 	a.mu.Unlock()
+
+	// The end is checkpointed: the container's remains are not needed.
+	if rc, ok := cz.(containerizer.Recoverer); ok {
+		if err := rc.Destroy(context.Background(), t.spec.ContainerID); err != nil {
+			a.logf("agent: clean up container of task %q: %v", t.key.TaskID, err)
+		}
+	}
 }
 
 // killLocked asks a live task to stop within grace.
@@ -251,7 +400,9 @@ func (a *Agent) handleAcknowledge(ack *agentapi.Acknowledge) {
 		return
 	}
 	if t := a.tasks[key]; t != nil && remaining == 0 && mesos.IsTerminal(t.state) {
-		delete(a.tasks, key)
+		a.completeLocked(t)
+	} else {
+		a.checkpointUpdatesLocked(key)
 	}
 	a.kick()
 }
@@ -267,7 +418,7 @@ func (a *Agent) forgetLocked(match func(updates.Key) bool) []chan struct{} {
 		}
 		t.forget = true
 		if mesos.IsTerminal(t.state) {
-			delete(a.tasks, k)
+			a.completeLocked(t)
 			continue
 		}
 		a.killLocked(t, killGrace(nil, t.info.KillPolicy, a.cfg.DefaultKillGrace))

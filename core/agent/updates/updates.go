@@ -139,6 +139,17 @@ func (m *Manager) Head(k Key) (mesos.TaskStatus, bool) {
 	return s.pending[0], true
 }
 
+// List returns k's unacknowledged updates in order, oldest first, and the
+// task's latest state as last given to Add: what the agent checkpoints so
+// the stream survives a restart (restored by calling Add for each).
+func (m *Manager) List(k Key) (pending []mesos.TaskStatus, latest string) {
+	s := m.streams[k]
+	if s == nil {
+		return nil, ""
+	}
+	return append([]mesos.TaskStatus(nil), s.pending...), s.latest
+}
+
 // Pending returns how many updates k has not had acknowledged.
 func (m *Manager) Pending(k Key) int {
 	if s := m.streams[k]; s != nil {

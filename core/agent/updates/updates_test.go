@@ -134,3 +134,36 @@ func BenchmarkDue1000Tasks(b *testing.B) {
 		m.Acknowledge(k, []byte{1})
 	}
 }
+
+func TestListRestoresAStreamInOrder(t *testing.T) {
+	m := New(10*time.Second, 10*time.Minute)
+	k := Key{"f", "t"}
+	m.Add(k, status("t", mesos.TaskStarting, 1), mesos.TaskStarting)
+	m.Add(k, status("t", mesos.TaskRunning, 2), mesos.TaskRunning)
+	m.Add(k, status("t", mesos.TaskFinished, 3), mesos.TaskFinished)
+	if _, _, err := m.Acknowledge(k, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	pending, latest := m.List(k)
+	if len(pending) != 2 || pending[0].State != mesos.TaskRunning || pending[1].State != mesos.TaskFinished || latest != mesos.TaskFinished {
+		t.Fatalf("List = %v, %q", pending, latest)
+	}
+	// A new manager (a restarted agent) fed the list sends the same stream.
+	m2 := New(10*time.Second, 10*time.Minute)
+	for _, st := range pending {
+		m2.Add(k, st, latest)
+	}
+	eq(t, states(m2, t0), []string{"f/t:TASK_RUNNING(latest TASK_FINISHED)"})
+	if _, _, err := m2.Acknowledge(k, []byte{2}); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, states(m2, t0), []string{"f/t:TASK_FINISHED(latest TASK_FINISHED)"})
+	// The list is a copy.
+	pending[0].State = "changed"
+	if p, _ := m.List(k); p[0].State != mesos.TaskRunning {
+		t.Fatal("List shares the manager's memory")
+	}
+	if p, l := m.List(Key{"f", "none"}); p != nil || l != "" {
+		t.Fatalf("List of an unknown task = %v, %q", p, l)
+	}
+}
