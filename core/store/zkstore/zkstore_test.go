@@ -236,7 +236,7 @@ func TestZooKeeperOutage(t *testing.T) {
 
 	z.Stop()
 	calls := map[string]func(ctx context.Context) error{
-		"Get": func(ctx context.Context) error { _, err := s.Get(ctx, "/before"); return err },
+		"Get":  func(ctx context.Context) error { _, err := s.Get(ctx, "/before"); return err },
 		"List": func(ctx context.Context) error { _, err := s.List(ctx, "/"); return err },
 		"Put": func(ctx context.Context) error {
 			_, err := s.Put(ctx, "/during", []byte("x"), store.Absent)
