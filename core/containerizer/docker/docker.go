@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func (c Config) Validate() error {
 	if c.PullTimeout < 0 {
 		return fmt.Errorf("pull_timeout: %v is negative", c.PullTimeout)
 	}
-	if c.HostIP != "" && strings.ContainsAny(c.HostIP, " /") {
+	if c.HostIP != "" && net.ParseIP(c.HostIP) == nil {
 		return fmt.Errorf("host_ip: %q is not an IP address", c.HostIP)
 	}
 	return nil

@@ -347,6 +347,26 @@ func TestMissingImageFailsFast(t *testing.T) {
 	}
 }
 
+func TestForcePullFailureFailsLaunch(t *testing.T) {
+	h := newHarness(t, Config{LaunchTimeout: 60 * time.Second})
+	s := h.spec("true")
+	// The image is present, but the task insists on a fresh pull, which
+	// cannot succeed without a registry.
+	s.Task.Container.Docker.ForcePullImage = true
+	_, err := h.cz.Launch(context.Background(), s)
+	if err == nil || !strings.Contains(err.Error(), "container.docker.force_pull_image: image "+h.image+" could not be pulled") {
+		t.Fatalf("forced pull without a registry: %v", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, cfg := range []Config{{HostIP: "localhost"}, {LaunchTimeout: -1}, {PullTimeout: -time.Second}} {
+		if _, err := New(context.Background(), cfg); err == nil {
+			t.Errorf("New(%+v) accepted an invalid config", cfg)
+		}
+	}
+}
+
 func TestStartFailureRemovesContainer(t *testing.T) {
 	h := newHarness(t, Config{})
 	s := h.spec("")

@@ -397,3 +397,25 @@ func TestReadFramesReportsDaemonErrors(t *testing.T) {
 		t.Fatal("truncated frame read as a clean end of stream")
 	}
 }
+
+// BenchmarkLogSink measures copying container output into the sandbox:
+// demultiplexing, timestamp parsing, the append and the position mark, per
+// 80-byte line.
+func BenchmarkLogSink(b *testing.B) {
+	s, err := openSinks(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	line := strings.Repeat("x", 79) + "\n"
+	var stream bytes.Buffer
+	for i := 0; i < b.N; i++ {
+		stream.Write(frame(streamStdout, t0.Add(time.Duration(i)), line))
+	}
+	b.SetBytes(int64(len(line)))
+	b.ResetTimer()
+	if err := s.consume(&stream); err != nil {
+		b.Fatal(err)
+	}
+}
