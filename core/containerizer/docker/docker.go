@@ -7,18 +7,35 @@
 //     agent, framework, task and container ids (Label*) and the task's own
 //     labels under "agora.label.", so a restarted agent finds its containers
 //     (Orphans) and nothing else.
+//   - Network BRIDGE (default), HOST or NONE; port mappings publish host
+//     ports, which must be among the task's port resources, on
+//     Config.HostIP. Privileged containers only with AllowPrivileged. Of the
+//     docker run options (parameters) only env, init, label, read-only,
+//     stop-signal, user and workdir are accepted.
 //   - The sandbox is bind-mounted at /mnt/mesos/sandbox, which is also the
-//     working directory and MESOS_SANDBOX; the container's stdout and stderr
-//     are appended to Sandbox/stdout and Sandbox/stderr.
+//     working directory and MESOS_SANDBOX; volumes bind host paths (relative
+//     ones inside the sandbox) read-write or read-only.
+//   - A shell command runs as /bin/sh -c value in place of the image's
+//     entrypoint; otherwise a value replaces the entrypoint and the
+//     arguments are the command; no command runs the image's default.
 //   - Memory is limited to the task's mem without swap; CPU gets 1024 shares
 //     per CPU and a CFS quota of cpus * 100ms per 100ms. A container the
 //     kernel killed for memory ends with Exit.OOM.
 //   - A local image is used as it is (unless force_pull_image); otherwise it
-//     is pulled, and a launch never outlasts Config.LaunchTimeout.
-//   - When the container ends, its exit code and OOM flag are read, its
+//     is pulled within PullTimeout, and a launch never outlasts
+//     LaunchTimeout.
+//   - The container's stdout and stderr are appended to Sandbox/stdout and
+//     Sandbox/stderr. When it ends, its exit code and OOM flag are read, its
 //     output is copied to the end, and only then is it removed.
 //   - Docker reports a process killed by signal N as exit status 128+N;
-//     Exit.Code carries that status as Docker reports it.
+//     Exit.Code carries that status as Docker reports it, with the process
+//     containerizer's message "Command exited with status N".
+//   - Close leaves containers running; Recover adopts them in a new agent
+//     process and resumes copying output just after the last message
+//     copied, which the sandbox files' modification times record. (Output
+//     can be lost or repeated across a restart only if two messages of one
+//     stream share a nanosecond timestamp, or on a file system with coarse
+//     modification times.)
 //
 // The daemon must run on the agent's host: sandboxes and volumes are bind
 // mounts of host paths, and log positions are compared with host file times.
