@@ -11,6 +11,9 @@
 //   - Stop kills the server (SIGKILL, as a crash would) and keeps its data;
 //     Restart brings it back on the same port and data directory, so clients
 //     configured with Addr reconnect and find their data.
+//   - Proxy puts a cuttable TCP forwarder in front of the server, to
+//     partition one client (say, the leading master) while others still
+//     reach ZooKeeper.
 //   - The server is tuned for tests: a 500 ms tick, session timeouts allowed
 //     from 1 s to 60 s, and no fsync (forceSync=no). Killing the process
 //     loses nothing written before the kill; only a machine crash would.

@@ -89,3 +89,41 @@ func TestServersAreIndependent(t *testing.T) {
 		t.Fatalf("URL = %q", got)
 	}
 }
+
+// TestProxyCutAndHeal: a client through a cut proxy loses its connection
+// while the server stays up for others; after Heal it reconnects.
+func TestProxyCutAndHeal(t *testing.T) {
+	s := Start(t)
+	p := s.Proxy(t)
+	c, events, err := zk.Connect(p.Servers(), 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	retry(t, "create through the proxy", func() error {
+		_, err := c.Create("/via-proxy", nil, 0, zk.WorldACL(zk.PermAll))
+		return err
+	})
+
+	p.Cut()
+	deadline := time.After(30 * time.Second)
+	for disconnected := false; !disconnected; {
+		select {
+		case ev := <-events:
+			disconnected = ev.State == zk.StateDisconnected
+		case <-deadline:
+			t.Fatal("client not disconnected 30s after the proxy was cut")
+		}
+	}
+	direct := connect(t, s)
+	retry(t, "server still serves others", func() error {
+		_, _, err := direct.Get("/via-proxy")
+		return err
+	})
+
+	p.Heal()
+	retry(t, "read through the healed proxy", func() error {
+		_, _, err := c.Get("/via-proxy")
+		return err
+	})
+}
