@@ -444,7 +444,7 @@ func (a *Agent) stop() {
 	close(a.detach)
 	a.taskGroup.Wait()
 	if n > 0 {
-		a.logf("agent: stopped; %d tasks keep running and will be recovered by the next start", n)
+		a.logf("agent: stopped; %d task(s) keep running and will be recovered by the next start", n)
 	}
 }
 

@@ -362,11 +362,20 @@ func testConfig(t *testing.T, m *fakeMaster) Config {
 
 func startAgent(t *testing.T, cfg Config, cs ...containerizer.Containerizer) *running {
 	t.Helper()
+	return startAgentWith(t, cfg, nil, cs...)
+}
+
+// startAgentWith runs prepare on the new Agent before Run.
+func startAgentWith(t *testing.T, cfg Config, prepare func(*Agent), cs ...containerizer.Containerizer) *running {
+	t.Helper()
 	lg := &syncLog{t: t}
 	cfg.Logf = lg.logf
 	a, err := New(cfg, cs...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Agent: a, cancel: cancel, done: make(chan error, 1)}

@@ -28,7 +28,7 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 	}
 	// Containers that belong to recovered tasks, per containerizer.
 	known := map[string]map[string]bool{}
-	var attached, resent, failed int
+	var attached, ended, resent, failed int
 	for _, f := range fws {
 		fw := mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: f.ID}}
 		if f.Info != nil {
@@ -61,8 +61,11 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 						known[cz.Name()] = map[string]bool{}
 					}
 					known[cz.Name()][r.Task.Spec.ContainerID] = true
-					a.attach(fw, r, cz, c)
-					attached++
+					if a.attach(fw, r, cz, c) {
+						ended++
+					} else {
+						attached++
+					}
 					continue
 				}
 				plan.message = err.Error()
@@ -73,8 +76,9 @@ func (a *Agent) recoverTasks(ctx context.Context) error {
 	}
 	a.destroyOrphans(ctx, known)
 	a.mu.Lock()
-	if n := attached + resent + failed; n > 0 {
-		a.logf("agent: recovered %d tasks from checkpoints: %d running, %d ended with updates to resend, %d failed", n, attached, resent, failed)
+	if n := attached + ended + resent + failed; n > 0 {
+		a.logf("agent: recovered %d task(s) from checkpoints: %d running, %d ended while the agent was down, %d with updates to resend, %d failed",
+			n, attached, ended, resent, failed)
 	}
 	a.mu.Unlock()
 	return nil
@@ -130,11 +134,21 @@ func (a *Agent) restoreLocked(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord) 
 
 // attach adopts a recovered container: the task runs on as it was, reports
 // RUNNING if it had not yet, resumes a kill in progress, restarts its health
-// checker, and is watched as if launched by this agent.
-func (a *Agent) attach(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord, cz containerizer.Containerizer, c containerizer.Container) {
+// checker, and is watched as if launched by this agent. It reports whether
+// the task had already ended.
+func (a *Agent) attach(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord, cz containerizer.Containerizer, c containerizer.Container) (ended bool) {
 	a.mu.Lock()
 	t := a.restoreLocked(fw, r)
 	t.container = c
+	select {
+	case <-c.Done():
+		// It ended while the agent was down: its terminal update is queued
+		// before the agent subscribes.
+		a.mu.Unlock()
+		a.watch(t, cz, c)
+		return true
+	default:
+	}
 	switch t.state {
 	case mesos.TaskStaging, mesos.TaskStarting:
 		a.runningLocked(t, c)
@@ -149,6 +163,7 @@ func (a *Agent) attach(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord, cz cont
 		defer a.taskGroup.Done()
 		a.watch(t, cz, c)
 	}()
+	return false
 }
 
 // failRecovery destroys what may be left of a task that cannot be
