@@ -19,7 +19,8 @@ import (
 
 type agentFlags struct {
 	listen, hostname, res, attrs, containerizers, master string
-	grace                                                time.Duration
+	grace, gcDelay                                       time.Duration
+	gcDiskThreshold                                      float64
 }
 
 func (af *agentFlags) register(fs serverFlags, listen string) {
@@ -29,6 +30,10 @@ func (af *agentFlags) register(fs serverFlags, listen string) {
 	fs.str(&af.attrs, "attributes", "", `attributes for constraints, e.g. "rack:r1;zone:a"`)
 	fs.str(&af.containerizers, "containerizers", "process", "containerizers to enable (process)")
 	fs.dur(&af.grace, "kill_grace_period", 3*time.Second, "SIGTERM-to-SIGKILL delay for tasks without a kill policy")
+	fs.dur(&af.gcDelay, "gc_delay", agent.DefaultGCDelay, "how long the sandbox of a completed task is kept")
+	const thresholdUsage = "disk usage (fraction of the work dir's disk) above which sandboxes are removed sooner, oldest first"
+	fs.Float64Var(&af.gcDiskThreshold, "gc_disk_threshold", agent.DefaultGCDiskThreshold, thresholdUsage)
+	fs.Float64Var(&af.gcDiskThreshold, "gc-disk-threshold", agent.DefaultGCDiskThreshold, "alias of --gc_disk_threshold")
 }
 
 // build makes an agent from the flags.
@@ -45,7 +50,9 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 	for _, name := range strings.Split(af.containerizers, ",") {
 		switch strings.TrimSpace(name) {
 		case "process":
-			p, err := process.New(process.Config{Logf: logf})
+			// Each agent keeps its containers' runtime files in its own work
+			// dir, so agents sharing a host never adopt each other's tasks.
+			p, err := process.New(process.Config{RuntimeDir: filepath.Join(workDir, "runtime", "process"), Logf: logf})
 			if err != nil {
 				return nil, fmt.Errorf("process containerizer: %w", err)
 			}
@@ -59,8 +66,14 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
+	if af.gcDiskThreshold <= 0 || af.gcDiskThreshold > 1 {
+		return nil, fmt.Errorf("--gc_disk_threshold: %v is not a fraction in (0, 1]", af.gcDiskThreshold)
+	}
+	if af.gcDelay < 0 {
+		return nil, fmt.Errorf("--gc_delay: %v is negative", af.gcDelay)
+	}
 	return agent.New(agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
-		WorkDir: workDir, DefaultKillGrace: af.grace, Logf: logf}, cs...)
+		WorkDir: workDir, DefaultKillGrace: af.grace, GCDelay: af.gcDelay, GCDiskThreshold: af.gcDiskThreshold, Logf: logf}, cs...)
 }
 
 func runAgent(args []string) error {
@@ -82,5 +95,9 @@ func runAgent(args []string) error {
 		return err
 	}
 	fmt.Printf("agora agent on %s, master %s, work dir %s\n", af.listen, af.master, workDir)
-	return a.Run(ctx)
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("agora agent: stopped; its tasks keep running and are recovered when it starts again with --work_dir %s\n", workDir)
+	return nil
 }

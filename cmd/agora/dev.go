@@ -43,7 +43,7 @@ func runDev(args []string) error {
   agent       http://%[2]s
   data dir    %[3]s
   try         agora agents; agora frameworks; agora tasks
-Ctrl-C stops it; starting it again recovers the stored state.
+Ctrl-C stops it and leaves running tasks running; starting it again recovers the stored state and the tasks.
 `, url, af.listen, dataDir)
 	select {
 	case <-ctx.Done():
@@ -53,6 +53,9 @@ Ctrl-C stops it; starting it again recovers the stored state.
 	}
 	fmt.Println("agora dev: stopping")
 	stopAgent()
-	<-agentDone
+	if err := <-agentDone; err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	fmt.Printf("agora dev: stopped; running tasks keep running and are recovered when agora dev starts again with --data_dir %s\n", dataDir)
 	return nil
 }
