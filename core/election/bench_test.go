@@ -51,7 +51,7 @@ func BenchmarkFailover(b *testing.B) {
 				b.StartTimer()
 			}
 			if mode == "crash" {
-				b.ReportMetric(float64((total/time.Duration(b.N)-failoverTimeout).Milliseconds()), "after-expiry-ms")
+				b.ReportMetric(float64((total/time.Duration(b.N) - failoverTimeout).Milliseconds()), "after-expiry-ms")
 			}
 		})
 	}
