@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"agora/core/client"
+	"agora/core/containerizer/process"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
@@ -76,10 +78,24 @@ func TestAgentKill9RecoversTasks(t *testing.T) {
 	url := "http://" + masterAddr
 	start(t, "master", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
 	waitHealthy(t, url)
-	agentArgs := []string{"agent", "--master", masterAddr, "--listen", agentAddr, "--work_dir", t.TempDir(),
+	workDir := t.TempDir()
+	agentArgs := []string{"agent", "--master", masterAddr, "--listen", agentAddr, "--work_dir", workDir,
 		"--resources", "cpus:2;mem:1024;disk:1000;ports:[31000-31010]"}
 	agent := start(t, agentArgs...)
 	agentID := waitAgents(t, url, 1)[0].AgentInfo.ID.Value
+	// Whatever happens, no task outlives the test (this runs after the
+	// agents are stopped).
+	t.Cleanup(func() {
+		pc, err := process.New(process.Config{RuntimeDir: filepath.Join(workDir, "runtime", "process"), DisableCgroups: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ids, _ := pc.Orphans(context.Background(), agentID)
+		for _, id := range ids {
+			pc.Destroy(context.Background(), id)
+		}
+	})
 
 	s := subscribe(t, url, mesos.FrameworkInfo{User: "root", Name: "recovery", FailoverTimeout: 3600})
 	o := s.offer()
@@ -100,12 +116,6 @@ func TestAgentKill9RecoversTasks(t *testing.T) {
 		t.Fatalf("accept: %v", err)
 	}
 	s.allInState(ids, mesos.TaskRunning)
-	// Whatever happens, the tasks are killed at the end.
-	t.Cleanup(func() {
-		for _, id := range ids {
-			s.c.Kill(context.Background(), mesos.TaskID{Value: id}, nil)
-		}
-	})
 
 	var before map[string]int
 	deadline := time.Now().Add(30 * time.Second)
@@ -127,14 +137,6 @@ func TestAgentKill9RecoversTasks(t *testing.T) {
 			t.Fatalf("task %s pid %d is not a live process", id, pid)
 		}
 	}
-	// Runs after the agents are stopped: no task may outlive the test.
-	t.Cleanup(func() {
-		for id, pid := range before {
-			if procStart(pid) == starts[id] {
-				syscall.Kill(-pid, syscall.SIGKILL)
-			}
-		}
-	})
 
 	// kill -9: no chance to clean up or to kill anything.
 	if err := agent.cmd.Process.Signal(syscall.SIGKILL); err != nil {

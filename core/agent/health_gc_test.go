@@ -16,11 +16,14 @@ import (
 
 var mesosExit0 = containerizer.Exit{Code: 0, Message: "Command exited with status 0"}
 
-// healthUpdates returns tid's TASK_RUNNING updates that carry health.
+// healthUpdates returns tid's distinct TASK_RUNNING updates that carry
+// health (a resend is the same update).
 func (m *fakeMaster) healthUpdates(tid string) []mesos.TaskStatus {
 	var out []mesos.TaskStatus
+	seen := map[string]bool{}
 	for _, u := range m.allUpdates() {
-		if u.Status.TaskID.Value == tid && u.Status.State == mesos.TaskRunning && u.Status.Healthy != nil {
+		if u.Status.TaskID.Value == tid && u.Status.State == mesos.TaskRunning && u.Status.Healthy != nil && !seen[string(u.Status.UUID)] {
+			seen[string(u.Status.UUID)] = true
 			out = append(out, u.Status)
 		}
 	}

@@ -15,17 +15,8 @@ import (
 	"agora/core/mesos"
 )
 
-// shimEnv makes this test binary run as the process containerizer's shim
-// when the containerizer re-executes it (os.Args[1] is the subcommand).
-const shimEnv = "AGORA_AGENT_TEST_SHIM"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(shimEnv) == "1" && len(os.Args) > 1 && os.Args[1] == process.ShimSubcommand {
-		os.Exit(process.ShimMain(os.Args[2:]))
-	}
-	os.Setenv(shimEnv, "1")
-	os.Exit(m.Run())
-}
+// The process containerizer's shims are this test binary, re-executed: the
+// process package's init runs them.
 
 // processCZ is a real process containerizer for the tests, with its own
 // runtime and cgroup directories. Whatever the test leaves running is

@@ -4,7 +4,8 @@
 // Sandbox/stdout and Sandbox/stderr.
 //
 // Tasks outlive the agent. Each task runs under a shim: the agent's own
-// binary re-executed with ShimSubcommand (see ShimMain), started in its own
+// binary re-executed with ShimSubcommand (see ShimMain; the package's init
+// runs it in any program that links the package), started in its own
 // session and outside the task's cgroup, which starts the task, waits for
 // it, and records how it ended in the container's runtime directory,
 // RuntimeDir/<ContainerID>/. A restarted agent finds the task again with
@@ -65,7 +66,8 @@ type Config struct {
 	// sharing a host should each have their own.
 	RuntimeDir string
 	// ShimCommand starts a shim; the runtime directory is appended. Empty
-	// means [os.Executable(), ShimSubcommand]; the program must call
+	// means [os.Executable(), ShimSubcommand], which works in any program
+	// that links this package (see ShimMain). Another program must call
 	// ShimMain with the arguments after ShimSubcommand.
 	ShimCommand []string
 	// Logf receives operational messages (cgroup trouble, cleanup
@@ -300,7 +302,7 @@ func (c *Containerizer) startShim(dir string, rec launchRecord, stdout, stderr *
 	cmd := &exec.Cmd{
 		Path: c.shim[0],
 		Args: append(append([]string(nil), c.shim...), dir),
-		Env:  os.Environ(),
+		Env:  append(os.Environ(), shimEnv+"=1"),
 		Dir:  "/",
 		// Not the agent's stdout: a pipe held open by a shim would keep
 		// whoever reads the agent's output waiting after the agent is gone.

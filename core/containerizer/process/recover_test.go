@@ -18,25 +18,15 @@ import (
 	"agora/core/resources"
 )
 
-// Environment variables that make the test binary play another program.
-const (
-	// shimEnv: run as the shim (the binary is re-executed with
-	// ShimSubcommand, as the agora binary is in production).
-	shimEnv = "AGORA_PROCESS_TEST_SHIM"
-	// launcherEnv: play an agent that launches one task, prints its
-	// checkpoint and exits without killing it.
-	launcherEnv = "AGORA_PROCESS_TEST_LAUNCHER"
-)
+// launcherEnv makes the test binary play an agent that launches one task,
+// prints its checkpoint and exits without killing it. (The shims the tests
+// start are this test binary too: the package's init runs them.)
+const launcherEnv = "AGORA_PROCESS_TEST_LAUNCHER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(shimEnv) == "1" && len(os.Args) > 1 && os.Args[1] == ShimSubcommand {
-		os.Exit(ShimMain(os.Args[2:]))
-	}
 	if cfg := os.Getenv(launcherEnv); cfg != "" {
 		os.Exit(launcherMain(cfg))
 	}
-	// Shims started by the tests are this binary; children inherit this.
-	os.Setenv(shimEnv, "1")
 	os.Exit(m.Run())
 }
 

@@ -21,6 +21,23 @@ import (
 // [os.Executable(), ShimSubcommand].
 const ShimSubcommand = "__containerizer-shim"
 
+// shimEnv marks a process the containerizer started as a shim. With
+// ShimSubcommand as first argument it makes this package's init run the
+// shim, whatever program links the package.
+const shimEnv = "AGORA_CONTAINERIZER_SHIM"
+
+// init turns any program that links this package into a shim when the
+// containerizer starts it as one, before the program's own main (or a test
+// binary's tests) can run. This is what makes the default ShimCommand safe
+// in every binary: a test binary of a package that uses the containerizer
+// would otherwise take the shim's arguments for its own and run its tests
+// again, recursively.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == ShimSubcommand && os.Getenv(shimEnv) == "1" {
+		os.Exit(ShimMain(os.Args[2:]))
+	}
+}
+
 // The shim's inherited descriptors, after stdin, stdout and stderr.
 const (
 	shimReportFD = 3 // pipe: one shimReport, then closed
