@@ -189,7 +189,9 @@ func (s *Store) failQueued() {
 // answer and is taken out before the rest are sent again.
 func (s *Store) commit(batch []*op) {
 	backoff := 50 * time.Millisecond
+	var down time.Time // when ZooKeeper was first found unreachable
 	logCreated := false
+	dirsMade := make(map[*op]int)
 	for {
 		live := batch[:0]
 		for _, o := range batch {
@@ -234,11 +236,17 @@ func (s *Store) commit(batch []*op) {
 		case failed >= 0 && failed < len(batch):
 			o := batch[failed]
 			opErr := res[failed].Error
-			if o.kind == opPut && o.expect == store.Absent && errors.Is(opErr, zk.ErrNoNode) {
+			if o.kind == opPut && o.expect == store.Absent && errors.Is(opErr, zk.ErrNoNode) && dirsMade[o] < 2 {
 				// The key's directories do not exist yet: make them and
-				// send the write again.
+				// send the write again. The second time, the root itself
+				// may have been removed: make it too.
+				dirs := s.lay.parents(o.key)
+				if dirsMade[o] > 0 {
+					dirs = append(s.rootDirs(), dirs...)
+				}
+				dirsMade[o]++
 				ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-				err := s.createDirs(ctx, s.lay.parents(o.key))
+				err := s.createDirs(ctx, dirs)
 				cancel()
 				if err == nil {
 					continue
@@ -258,7 +266,14 @@ func (s *Store) commit(batch []*op) {
 				return
 			}
 		case errors.Is(err, zk.ErrNoServer):
-			// Never sent: wait for the connection until the callers give up.
+			// Never sent: wait for the connection, as long as the callers
+			// wait and at most the session timeout.
+			if down.IsZero() {
+				down = time.Now()
+			} else if time.Since(down) >= s.timeout {
+				s.failAll(batch, fmt.Errorf("ZooKeeper unreachable for %v: %w", s.timeout, err))
+				return
+			}
 			select {
 			case <-time.After(backoff):
 			case <-s.stop:

@@ -155,12 +155,7 @@ func Open(servers []string, root string, sessionTimeout time.Duration, logf func
 	go s.logSessionEvents(events)
 	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
 	defer cancel()
-	var dirs []string
-	for p := root; p != ""; p = parentPath(p) {
-		dirs = append([]string{p}, dirs...)
-	}
-	dirs = append(dirs, s.lay.log())
-	if err := s.createDirs(ctx, dirs); err != nil {
+	if err := s.createDirs(ctx, append(s.rootDirs(), s.lay.log())); err != nil {
 		conn.Close()
 		<-s.eventsDone
 		return nil, fmt.Errorf("zkstore: open %v%s: %w", servers, root, err)
@@ -558,6 +553,15 @@ func (s *Store) logSessionEvents(events <-chan zk.Event) {
 			s.logf("zkstore: %s: ZooKeeper session established (server %s)", s.lay.root, ev.Server)
 		}
 	}
+}
+
+// rootDirs lists root and its ancestors, outermost first.
+func (s *Store) rootDirs() []string {
+	var dirs []string
+	for p := s.lay.root; p != ""; p = parentPath(p) {
+		dirs = append([]string{p}, dirs...)
+	}
+	return dirs
 }
 
 // parentPath is the parent of an absolute znode path, "" for "/" and for

@@ -260,15 +260,20 @@ func TestZooKeeperOutage(t *testing.T) {
 	}
 	// Without a deadline of its own, a call gives up after the session
 	// timeout.
-	done := make(chan error, 1)
-	go func() { _, err := s.Get(context.Background(), "/before"); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("Get with ZooKeeper down succeeded")
+	done := make(chan error, len(calls))
+	for _, call := range calls {
+		go func() { done <- call(context.Background()) }()
+	}
+	timeout := time.After(testTimeout + 30*time.Second)
+	for range calls {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a call with ZooKeeper down succeeded")
+			}
+		case <-timeout:
+			t.Fatalf("calls with ZooKeeper down and no deadline still blocked after %v", testTimeout+30*time.Second)
 		}
-	case <-time.After(testTimeout + 30*time.Second):
-		t.Fatalf("Get with ZooKeeper down and no deadline still blocked after %v", testTimeout+30*time.Second)
 	}
 
 	z.Restart()
