@@ -107,8 +107,9 @@ type Config struct {
 	// DetectResources), so giving only ports keeps the host's cpus.
 	Resources  resources.Resources
 	Attributes []mesos.Attribute
-	// WorkDir holds the agent id (WorkDir/agent_id) and the task sandboxes
-	// (WorkDir/frameworks/<fid>/tasks/<tid>). Required.
+	// WorkDir holds the agent id (WorkDir/agent_id), the task sandboxes
+	// (WorkDir/frameworks/<fid>/tasks/<tid>) and the checkpoints
+	// (WorkDir/meta). Required.
 	WorkDir string
 	// UpdateRetryInterval is the first resend delay of an unacknowledged
 	// status update, doubling up to 10 minutes; default 10s.
@@ -469,16 +470,33 @@ func readAgentID(workDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// writeAgentID persists the id atomically, so a crash never leaves half an id.
+// writeAgentID persists the id atomically and durably, so a crash never
+// leaves half an id and a restart after a power loss finds the id its
+// checkpointed tasks were launched under.
 func writeAgentID(workDir, id string) error {
 	p := filepath.Join(workDir, agentIDFile)
 	tmp := p + ".tmp." + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return fmt.Errorf("persist agent id: %w", err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	_, err = f.WriteString(id + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("persist agent id: %w", err)
+	}
+	if d, err := os.Open(workDir); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 	return nil
 }

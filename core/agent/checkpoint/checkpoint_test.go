@@ -194,3 +194,16 @@ func TestIDsCannotEscape(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPutUpdates is the cost of checkpointing one status update (or
+// acknowledgement): an fsynced file write, rename and directory fsync.
+func BenchmarkPutUpdates(b *testing.B) {
+	s, _ := Open(b.TempDir())
+	s.PutTask("fw", "t1", task("t1"))
+	u := Updates{State: mesos.TaskRunning, Latest: mesos.TaskRunning, Pending: []mesos.TaskStatus{status(mesos.TaskStarting, 1), status(mesos.TaskRunning, 2)}}
+	for b.Loop() {
+		if err := s.PutUpdates("fw", "t1", u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,6 +22,9 @@
 // cannot outrun the limits. When the memory limit kills a process of the
 // task, Exit.OOM is set.
 //
+// Containers implement containerizer.Execer: a command runs with the task's
+// environment, user and working directory, inside its cgroup.
+//
 // When cgroups are unavailable the containerizer still runs tasks, without
 // limits, and says so through Isolation(); launches do not fail for it.
 //
