@@ -82,7 +82,14 @@ func (c *container) watch() {
 	}
 	c.shim.close()
 	exit, err := readOutcome(c.dir)
-	if err != nil {
+	switch _, statErr := os.Stat(c.dir); {
+	case err == nil:
+	case errors.Is(statErr, os.ErrNotExist):
+		// Destroy (from another containerizer value) killed the task and
+		// removed the runtime directory with the outcome.
+		killTask(c.task, c.rec.Cgroup.taskCgroup(), c.logf)
+		exit = containerizer.Exit{Code: -1, Signal: int(syscall.SIGKILL), Killed: true, Message: "Task was destroyed"}
+	default:
 		// The shim died before its task, or before it could write: the task
 		// is unsupervised, so it must not run on.
 		c.logf("process containerizer: %s: %v; killing the task", c.id, err)
