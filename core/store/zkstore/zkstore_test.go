@@ -393,3 +393,53 @@ func wantEvents(t *testing.T, ch <-chan store.Event, want ...string) {
 		}
 	}
 }
+
+// TestWatchSeesBurst: a watch on a store that many writers hammer sees
+// every change exactly once, each key's changes in order.
+func TestWatchSeesBurst(t *testing.T) {
+	o := &opener{zk: zktest.Start(t)}
+	s := o.open(t)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := s.Watch(ctx, "/burst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, keys, versions = 32, 500, 4
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for k := w; k < keys; k += writers {
+				for v := range int64(versions) {
+					if _, err := s.Put(ctx, fmt.Sprintf("/burst/k%d", k), []byte(strconv.FormatInt(v+1, 10)), v); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	seen := make(map[string]int64)
+	timeout := time.After(2 * time.Minute)
+	for n := 0; n < keys*versions; n++ {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("watch closed after %d of %d events", n, keys*versions)
+			}
+			if ev.KV.Version != seen[ev.KV.Key]+1 || string(ev.KV.Value) != strconv.FormatInt(ev.KV.Version, 10) {
+				t.Fatalf("event %s=%s v%d after v%d", ev.KV.Key, ev.KV.Value, ev.KV.Version, seen[ev.KV.Key])
+			}
+			seen[ev.KV.Key] = ev.KV.Version
+		case <-timeout:
+			t.Fatalf("saw %d of %d events in 2 minutes", n, keys*versions)
+		}
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
