@@ -159,6 +159,12 @@ func TestAgentRestartRecoversTasks(t *testing.T) {
 	for _, tid := range []string{"finisher", "failer"} {
 		eventually(t, tid+" ended", func() bool { return !processAlive(pids[tid]) })
 	}
+	// ... and their shims have recorded how (the process containerizer's
+	// outcome files), so the restarted agent finds them ended.
+	eventually(t, "outcomes recorded", func() bool {
+		files, _ := filepath.Glob(filepath.Join(runtime, "*", "outcome.json"))
+		return len(files) == 2
+	})
 
 	// A new agent, as after a restart of the agent process.
 	a2 := startAgent(t, cfg, processCZ(t, runtime, "agent-1"))

@@ -324,6 +324,17 @@ func (t *taskCgroup) startV1(cmd *exec.Cmd) error {
 	return <-errc
 }
 
+// join moves process pid (all its threads) into the task's cgroup(s).
+func (t *taskCgroup) join(pid int) error {
+	var errs []error
+	for _, d := range t.dirs {
+		if err := writeInt(filepath.Join(d.path, "cgroup.procs"), pid); err != nil {
+			errs = append(errs, fmt.Errorf("join cgroup %s: %w", d.path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // threadCgroups reads the calling thread's v1 cgroup paths by controller.
 func threadCgroups() (map[string]string, error) {
 	raw, err := os.ReadFile("/proc/thread-self/cgroup")

@@ -137,7 +137,8 @@ func killTask(task procRecord, cg *taskCgroup, logf func(string, ...any)) {
 
 // Exec runs argv in the task's context: its sandbox as working directory,
 // its environment with env added, its user, and its cgroup while the task
-// runs (so a COMMAND health check is limited and accounted like the task).
+// runs (so a COMMAND health check is limited and accounted like the task;
+// on cgroup v1 from just after it starts).
 // It returns the exit status (128+n for a signal n), or an error if the
 // command could not run or ctx ended first, in which case it is killed.
 func (c *container) Exec(ctx context.Context, argv []string, env []string) (int, error) {
@@ -171,7 +172,18 @@ func (c *container) Exec(ctx context.Context, argv []string, env []string) (int,
 		cg = nil // the task's cgroup is gone with it
 	default:
 	}
-	if err := cg.start(cmd); err != nil {
+	if cg != nil && cg.version == 1 {
+		// Not the v1 thread trick here: a thread of the agent inside the
+		// task's cgroup would be killed with it when the shim empties the
+		// cgroup. The command joins its cgroup right after it starts, which
+		// leaves a moment in which it is not yet limited.
+		if err := cmd.Start(); err != nil {
+			return -1, fmt.Errorf("exec %s: %w", argv[0], unwrapExecError(err))
+		}
+		if err := cg.join(cmd.Process.Pid); err != nil {
+			c.logf("process containerizer: %s: exec %s outside the task's cgroup: %v", c.id, argv[0], err)
+		}
+	} else if err := cg.start(cmd); err != nil {
 		if cg == nil || cmd.Process != nil {
 			return -1, fmt.Errorf("exec %s: %w", argv[0], unwrapExecError(err))
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -377,4 +378,40 @@ func TestExecRunsInTheTasksContext(t *testing.T) {
 	if _, err := ex.Exec(context.Background(), []string{"agora-no-such-program"}, nil); err == nil {
 		t.Error("Exec of a missing program succeeded")
 	}
+}
+
+// TestExecRacingTheTasksEndSparesTheCaller: when the task ends, its shim
+// kills everything in the task's cgroup; commands Exec'd at that moment die
+// with it, but the calling process (the agent) must never be among them.
+func TestExecRacingTheTasksEndSparesTheCaller(t *testing.T) {
+	c := newTestContainerizer(t, Config{})
+	for range 5 {
+		spec := shellSpec(t, "echo > ready; exec sleep 1000")
+		ctr := launch(t, c, spec)
+		waitFile(t, spec.Sandbox, "ready")
+		ex := ctr.(containerizer.Execer)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		var ran atomic.Int64
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ex.Exec(context.Background(), []string{"true"}, nil)
+				ran.Add(1)
+			}
+		}()
+		for end := time.Now().Add(deadline); ran.Load() < 3 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+		ctr.Kill(0)
+		waitExit(t, ctr)
+		close(stop)
+		<-done
+	}
+	// Reaching here means this process survived every cgroup cleanup.
 }
