@@ -26,6 +26,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
+
+	"agora/core/election"
 	"syscall"
 )
 
@@ -133,8 +136,9 @@ type endpoint struct {
 	hc *http.Client // the caller's client with automatic redirects off
 
 	mu      sync.Mutex
-	base    string // e.g. http://127.0.0.1:5050
+	base    string // e.g. http://127.0.0.1:5050; empty until a zk:// leader is found
 	baseErr error  // the master address did not parse
+	zkURL   string // zk://host:port/path: the leader is looked up there
 }
 
 func newEndpoint(master string, hc *http.Client) *endpoint {
@@ -146,6 +150,12 @@ func newEndpoint(master string, hc *http.Client) *endpoint {
 	// Redirects are followed by post, which also remembers the leader;
 	// Go's automatic following would hide where the leader is.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if _, _, ok, err := election.ParseURL(master); ok || err != nil {
+		if err != nil {
+			return &endpoint{hc: &c, base: master, baseErr: fmt.Errorf("master %w", err)}
+		}
+		return &endpoint{hc: &c, zkURL: master}
+	}
 	base, err := BaseURL(master)
 	if err != nil {
 		err = fmt.Errorf("master %w", err)
@@ -154,10 +164,47 @@ func newEndpoint(master string, hc *http.Client) *endpoint {
 	return &endpoint{hc: &c, base: base, baseErr: err}
 }
 
+// leaderLookupTimeout bounds one look-up of the leader in ZooKeeper.
+const leaderLookupTimeout = 10 * time.Second
+
+// resolve returns the master's base URL, looking the leader up in
+// ZooKeeper when the address is a zk:// URL and no leader is known yet.
+func (e *endpoint) resolve(ctx context.Context) (string, error) {
+	base, err := e.current()
+	if err != nil || base != "" || e.zkURL == "" {
+		return base, err
+	}
+	c, err := election.DetectLeader(ctx, e.zkURL, leaderLookupTimeout)
+	if err != nil {
+		return "", &UnreachableError{Role: "leading master", Addr: e.zkURL, Err: err}
+	}
+	e.setBase(c.Address)
+	return c.Address, nil
+}
+
+// forget drops a leader found in ZooKeeper after it stopped answering, so
+// the next call looks again.
+func (e *endpoint) forget() {
+	if e.zkURL != "" {
+		e.setBase("")
+	}
+}
+
 func (e *endpoint) current() (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.base == "" && e.zkURL != "" && e.baseErr == nil {
+		return "", nil
+	}
 	return e.base, e.baseErr
+}
+
+// name is the leader's base URL when known, else the zk:// URL.
+func (e *endpoint) name() string {
+	if b, _ := e.current(); b != "" {
+		return b
+	}
+	return e.zkURL
 }
 
 func (e *endpoint) setBase(b string) {
@@ -170,7 +217,7 @@ func (e *endpoint) setBase(b string) {
 // The caller closes the returned body. Any status other than a redirect is
 // returned as is.
 func (e *endpoint) post(ctx context.Context, path string, body []byte, hdr http.Header) (*http.Response, error) {
-	base, err := e.current()
+	base, err := e.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +242,7 @@ func (e *endpoint) post(ctx context.Context, path string, body []byte, hdr http.
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s%s: %w", origin(target), path, ctx.Err())
 			}
+			e.forget()
 			return nil, &UnreachableError{Role: "master", Addr: origin(target), Err: err}
 		}
 		if resp.StatusCode != http.StatusTemporaryRedirect && resp.StatusCode != http.StatusPermanentRedirect {

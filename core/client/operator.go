@@ -31,8 +31,7 @@ func NewOperator(master string, hc *http.Client) *Operator {
 // Master returns the base URL of the master the client talks to (the
 // leader, after a redirect).
 func (o *Operator) Master() string {
-	b, _ := o.ep.current()
-	return b
+	return o.ep.name()
 }
 
 // Raw sends a call of type typ (e.g. mesos.GetAgents) and returns the JSON

@@ -55,8 +55,7 @@ func NewScheduler(master string, hc *http.Client) *Scheduler {
 // Master returns the base URL of the master the scheduler talks to (the
 // leader, after a redirect).
 func (s *Scheduler) Master() string {
-	b, _ := s.ep.current()
-	return b
+	return s.ep.name()
 }
 
 // FrameworkID returns the id the master assigned in SUBSCRIBED ("" before).
