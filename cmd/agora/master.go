@@ -12,13 +12,18 @@ import (
 	"syscall"
 	"time"
 
+	"agora/core/election"
 	"agora/core/master"
+	"agora/core/store"
 	"agora/core/store/boltstore"
+	"agora/core/store/zkstore"
 )
 
 type masterFlags struct {
-	listen, hostname, dataDir, weights string
-	cfg                                master.Config
+	listen, hostname, dataDir, weights, zk string
+	quorum                                 int
+	zkSessionTimeout                       time.Duration
+	cfg                                    master.Config
 }
 
 func (mf *masterFlags) register(fs serverFlags) {
@@ -29,18 +34,49 @@ func (mf *masterFlags) register(fs serverFlags) {
 	fs.dur(&mf.cfg.OfferTimeout, "offer_timeout", 60*time.Second, "outstanding offers are rescinded after this")
 	fs.dur(&mf.cfg.AgentPingTimeout, "agent_ping_timeout", 15*time.Second, "time an agent has to answer a ping")
 	fs.int(&mf.cfg.MaxAgentPingTimeouts, "max_agent_ping_timeouts", 5, "missed pings before an agent is marked unreachable")
-	fs.dur(&mf.cfg.AgentReregisterTimeout, "agent_reregister_timeout", 10*time.Minute, "time agents have to re-register after a master restart")
+	fs.dur(&mf.cfg.AgentReregisterTimeout, "agent_reregister_timeout", 10*time.Minute, "time agents have to re-register after a master restart or failover")
 	fs.dur(&mf.cfg.AgentRemovalTimeout, "agent_removal_timeout", time.Hour, "unreachable agents are removed for good after this")
 	fs.dur(&mf.cfg.HeartbeatInterval, "heartbeat_interval", 15*time.Second, "interval of HEARTBEAT events to frameworks")
 }
 
-// start opens the registry under dir and starts the master's loop and HTTP
-// server. The returned function stops both and closes the registry.
-func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, ...any)) (*master.Master, string, func(), error) {
+// listener binds the master's address; an explicit port 0 picks one.
+func (mf *masterFlags) listener() (net.Listener, error) {
+	ln, err := net.Listen("tcp", mf.listen)
+	if err != nil {
+		return nil, fmt.Errorf("master: --listen %s: %w", mf.listen, err)
+	}
+	return ln, nil
+}
+
+func (mf *masterFlags) config(st store.Store, listen string, logf func(string, ...any)) (master.Config, error) {
 	w, err := parseWeights(mf.weights)
 	if err != nil {
-		return nil, "", nil, err
+		return master.Config{}, err
 	}
+	cfg := mf.cfg
+	cfg.Listen, cfg.Hostname, cfg.Weights, cfg.Store, cfg.Logf = listen, mf.hostname, w, st, logf
+	return cfg, nil
+}
+
+// serve runs h on ln until stop is called.
+func serve(ln net.Listener, h http.Handler, logf func(string, ...any)) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logf("master HTTP server: %v", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
+}
+
+// start opens the embedded registry under dir and starts a single master:
+// its loop and HTTP server. The returned function stops both and closes the
+// registry.
+func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, ...any)) (*master.Master, string, func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", nil, fmt.Errorf("--data-dir: %w", err)
 	}
@@ -48,38 +84,94 @@ func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, 
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("opening the registry in %s: %w", dir, err)
 	}
-	cfg := mf.cfg
-	cfg.Listen, cfg.Hostname, cfg.Weights, cfg.Store, cfg.Logf = mf.listen, mf.hostname, w, st, logf
-	ln, err := net.Listen("tcp", mf.listen)
+	ln, err := mf.listener()
 	if err != nil {
-		st.Close()
-		return nil, "", nil, fmt.Errorf("master: --listen %s: %w", mf.listen, err)
-	}
-	cfg.Listen = ln.Addr().String()
-	m, err := master.New(cfg)
-	if err != nil {
-		ln.Close()
 		st.Close()
 		return nil, "", nil, err
 	}
-	loopCtx, stopLoop := context.WithCancel(ctx)
-	loopDone := make(chan struct{})
-	go func() { m.Run(loopCtx); close(loopDone) }()
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logf("master HTTP server: %v", err)
+	cfg, err := mf.config(st, ln.Addr().String(), logf)
+	if err == nil {
+		var m *master.Master
+		if m, err = master.New(cfg); err == nil {
+			loopCtx, stopLoop := context.WithCancel(ctx)
+			loopDone := make(chan struct{})
+			go func() { m.Run(loopCtx); close(loopDone) }()
+			stopHTTP := serve(ln, m.Handler(), logf)
+			stop := func() {
+				stopLoop() // closes event streams so the server can drain
+				<-loopDone
+				stopHTTP()
+				st.Close()
+			}
+			return m, "http://" + cfg.Listen, stop, nil
 		}
-	}()
-	stop := func() {
-		stopLoop() // closes event streams so the server can drain
-		<-loopDone
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-		st.Close()
 	}
-	return m, "http://" + cfg.Listen, stop, nil
+	ln.Close()
+	st.Close()
+	return nil, "", nil, err
+}
+
+// runHA runs one of several masters sharing a registry in ZooKeeper; the
+// election decides which one leads.
+func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) error {
+	servers, path, ok, err := election.ParseURL(mf.zk)
+	if err != nil || !ok {
+		return fmt.Errorf("--zk: %v; want e.g. zk://127.0.0.1:2181/agora", orNotZK(err, mf.zk))
+	}
+	if mf.quorum < 1 {
+		return fmt.Errorf("--quorum: %d; want the number of masters that must agree, at least 1", mf.quorum)
+	}
+	st, err := zkstore.Open(servers, path+"/state", mf.zkSessionTimeout, logf)
+	if err != nil {
+		return fmt.Errorf("opening the registry in ZooKeeper at %s: %w", mf.zk, err)
+	}
+	defer st.Close()
+	ln, err := mf.listener()
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	cfg, err := mf.config(st, addr, logf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	host := mf.hostname
+	if host == "" {
+		host, _, _ = net.SplitHostPort(addr)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	url := "http://" + net.JoinHostPort(host, port)
+	el, err := election.Join(ctx, servers, path, mf.zkSessionTimeout, election.Candidate{ID: fmt.Sprintf("%s-%d", addr, os.Getpid()), Address: url}, logf)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("joining the leader election at %s: %w", mf.zk, err)
+	}
+	defer el.Close()
+	ha, err := master.NewHA(cfg, electorAdapter{el})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	stopHTTP := serve(ln, ha, logf)
+	defer stopHTTP()
+	fmt.Printf("agora master listening on %s, contending for leadership at %s (registry in ZooKeeper under %s/state, quorum %d)\n", url, mf.zk, path, mf.quorum)
+	return ha.Run(ctx)
+}
+
+func orNotZK(err error, s string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%q is not a zk:// URL", s)
+}
+
+// electorAdapter gives master.HA the election's leader address.
+type electorAdapter struct{ *election.Election }
+
+func (e electorAdapter) LeaderAddress() (string, bool) {
+	c, ok := e.Leader()
+	return c.Address, ok && c.Address != ""
 }
 
 func runMaster(args []string) error {
@@ -87,13 +179,19 @@ func runMaster(args []string) error {
 	var mf masterFlags
 	var dataDir string
 	mf.register(fs)
-	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "master"), "directory of the embedded registry")
+	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "master"), "directory of the embedded registry (single master)")
+	fs.str(&mf.zk, "zk", "", "ZooKeeper URL for highly available masters, e.g. zk://127.0.0.1:2181/agora")
+	fs.int(&mf.quorum, "quorum", 1, "number of masters expected to run with --zk")
+	fs.dur(&mf.zkSessionTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout; a leader cut off for this long is replaced")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logf := newLogger("master: ")
+	if mf.zk != "" {
+		return mf.runHA(ctx, logf)
+	}
 	_, url, stop, err := mf.start(ctx, dataDir, logf)
 	if err != nil {
 		return err

@@ -69,12 +69,12 @@ func (h *HA) Run(ctx context.Context) error {
 			}
 		}
 		h.cfg.Logf("elected leader; recovering the registry")
-		m, err := New(h.cfg)
-		if err != nil {
-			// Without the registry this master cannot lead safely; stand by
-			// and let the election pick again.
-			h.cfg.Logf("cannot lead: %v", err)
-			return err
+		m := h.recoverWhileLeading(ctx, leadership)
+		if m == nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
 		}
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -102,6 +102,28 @@ func (h *HA) Run(ctx context.Context) error {
 			return nil
 		}
 		h.cfg.Logf("lost leadership; standing by")
+	}
+}
+
+// recoverWhileLeading builds the master from the registry, retrying while
+// the store is unreachable (ZooKeeper coming back) as long as this master
+// is still the leader. It returns nil if leadership ended first.
+func (h *HA) recoverWhileLeading(ctx context.Context, leadership <-chan bool) *Master {
+	for {
+		m, err := New(h.cfg)
+		if err == nil {
+			return m
+		}
+		h.cfg.Logf("cannot lead yet: %v; retrying", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case lead, ok := <-leadership:
+			if !ok || !lead {
+				return nil
+			}
+		case <-time.After(time.Second):
+		}
 	}
 }
 
