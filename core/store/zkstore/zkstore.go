@@ -39,7 +39,8 @@
 //     log was trimmed past it, or a value over InlineValue bytes was
 //     overwritten before the watch read it): Watch again, then List.
 //     Watches survive disconnections and session expiry: they resume from
-//     the log.
+//     the log. A Delete event carries the version the key had when it was
+//     deleted.
 //   - List reads the keys one by one; it is not a snapshot. A key written
 //     or deleted during the call may or may not be in the result. Ephemeral
 //     znodes (an election sharing the root) are not keys.
@@ -47,7 +48,7 @@
 //     once it has waited for the connection for the session timeout,
 //     whichever is first; when ZooKeeper returns, the store works again. A
 //     write whose connection dropped after it was sent fails with an error
-//     saying its outcome is unknown.
+//     wrapping ErrUnknownOutcome: it may or may not have been applied.
 package zkstore
 
 import (
@@ -108,7 +109,7 @@ type Store struct {
 	trimming  atomic.Bool
 	bg        sync.WaitGroup // trims in progress
 
-	mu        sync.Mutex // guards watchers, following, followDone; held while delivering
+	mu        sync.Mutex // guards watchers and following; held while delivering
 	watchers  map[*watcher]struct{}
 	following bool
 	followWG  sync.WaitGroup
