@@ -176,3 +176,29 @@ func TestFullDiskCollectsSandboxesEarly(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 }
+
+func TestGCConfigValidate(t *testing.T) {
+	base := Config{Master: "127.0.0.1:5050", WorkDir: t.TempDir()}
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.GCDelay = -time.Second }, "GCDelay"},
+		{func(c *Config) { c.GCDiskThreshold = 1.5 }, "GCDiskThreshold"},
+		{func(c *Config) { c.GCDiskThreshold = -0.1 }, "GCDiskThreshold"},
+		{func(c *Config) { c.GCInterval = -time.Second }, "GCInterval"},
+	} {
+		cfg := base
+		tc.mod(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate = %v, want an error naming %s", err, tc.want)
+		}
+	}
+	a, err := New(base, newFakeProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.GCDelay != 7*24*time.Hour || a.cfg.GCDiskThreshold != 0.9 || a.cfg.GCInterval != time.Minute {
+		t.Errorf("GC defaults: delay %v, threshold %v, interval %v", a.cfg.GCDelay, a.cfg.GCDiskThreshold, a.cfg.GCInterval)
+	}
+}
