@@ -204,9 +204,15 @@ func (fa *fakeAgent) next(typ string) agentapi.Event {
 
 func (fa *fakeAgent) update(fid string, taskID, state string, uuid string) {
 	fa.t.Helper()
+	fa.updateLatest(fid, taskID, state, state, uuid)
+}
+
+// updateLatest sends an update whose task has already moved on to latest.
+func (fa *fakeAgent) updateLatest(fid string, taskID, state, latest string, uuid string) {
+	fa.t.Helper()
 	s := mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: state, Source: mesos.SourceExecutor, AgentID: &mesos.AgentID{Value: fa.id}, UUID: []byte(uuid)}
 	resp, body := post(fa.t, fa.tm.srv.URL+agentapi.Path, agentapi.Call{Type: agentapi.CallUpdate, AgentID: &mesos.AgentID{Value: fa.id},
-		Update: &agentapi.Update{FrameworkID: mesos.FrameworkID{Value: fid}, Status: s}}, map[string]string{agentapi.StreamHeader: fa.streamID})
+		Update: &agentapi.Update{FrameworkID: mesos.FrameworkID{Value: fid}, Status: s, LatestState: latest}}, map[string]string{agentapi.StreamHeader: fa.streamID})
 	if resp.StatusCode != 202 {
 		fa.t.Fatalf("UPDATE: %d %s", resp.StatusCode, body)
 	}

@@ -341,3 +341,22 @@ func TestHeartbeatsAndMetrics(t *testing.T) {
 		t.Fatalf("GET_ROLES = %+v", r.GetRoles)
 	}
 }
+
+// A task that finished before its RUNNING update was acknowledged stays
+// until the FINISHED update itself is delivered and acknowledged.
+func TestTerminalUpdateDeliveredAfterEarlierAck(t *testing.T) {
+	tm := startMaster(t, fastConfig(openStore(t, t.TempDir())))
+	ag := tm.agent(t, "cpus:2;mem:1024", nil)
+	fw := tm.framework(t, mesos.FrameworkInfo{User: "u", Name: "quick"})
+	o := fw.next(mesos.EventOffers).Offers.Offers[0]
+	fw.mustCall(launchCall(o, taskInfo("t1", "cpus:1")))
+	ag.next(agentapi.EventRunTask)
+	ag.updateLatest(fw.id, "t1", mesos.TaskRunning, mesos.TaskFinished, "u-run")
+	st := fw.update(mesos.TaskRunning)
+	fw.mustCall(mesos.Call{Type: mesos.CallAcknowledge, Acknowledge: &mesos.CallAcknowledgeBody{AgentID: *st.AgentID, TaskID: st.TaskID, UUID: st.UUID}})
+	ag.next(agentapi.EventAcknowledge)
+	ag.update(fw.id, "t1", mesos.TaskFinished, "u-fin")
+	if s := fw.update(mesos.TaskFinished); string(s.UUID) != "u-fin" {
+		t.Fatalf("finished update = %+v", s)
+	}
+}

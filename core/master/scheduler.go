@@ -647,8 +647,12 @@ func (m *Master) acknowledge(f *framework, ack *mesos.CallAcknowledgeBody) error
 		a.send(agentAck(f.id, ack.TaskID, ack.UUID))
 	}
 	if string(t.pendingUUID) == string(ack.UUID) {
+		// Complete the task only when its terminal update itself is
+		// acknowledged: t.state may already be terminal while earlier
+		// updates are still on their way.
+		acked := t.pendingState
 		t.pendingUUID, t.pendingState = nil, ""
-		if mesos.IsTerminal(t.state) {
+		if mesos.IsTerminal(acked) {
 			m.completeTask(t)
 		}
 	}
