@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"agora/core/agent"
 	"agora/core/containerizer"
+	"agora/core/containerizer/docker"
 	"agora/core/containerizer/process"
 	"agora/core/mesos"
 	"agora/core/resources"
@@ -19,8 +21,10 @@ import (
 
 type agentFlags struct {
 	listen, hostname, res, attrs, containerizers, master string
-	grace, gcDelay                                       time.Duration
+	grace, gcDelay, dockerLaunchTimeout                  time.Duration
 	gcDiskThreshold                                      float64
+	dockerHostIP                                         string
+	allowPrivileged                                      bool
 }
 
 func (af *agentFlags) register(fs serverFlags, listen string) {
@@ -28,7 +32,10 @@ func (af *agentFlags) register(fs serverFlags, listen string) {
 	fs.str(&af.hostname, "agent_hostname", "", "hostname the agent advertises (default: the listen host)")
 	fs.str(&af.res, "resources", "", `resources to offer, e.g. "cpus:4;mem:8192;disk:20000;ports:[31000-32000]" (default: detected)`)
 	fs.str(&af.attrs, "attributes", "", `attributes for constraints, e.g. "rack:r1;zone:a"`)
-	fs.str(&af.containerizers, "containerizers", "process", "containerizers to enable (process)")
+	fs.str(&af.containerizers, "containerizers", "auto", "containerizers to enable: process, docker, or auto (process, plus docker when a Docker daemon answers)")
+	fs.str(&af.dockerHostIP, "docker_host_ip", "", "address Docker tasks' mapped ports bind to (default: the agent's listen address when it is an IP, else all)")
+	fs.dur(&af.dockerLaunchTimeout, "docker_launch_timeout", 5*time.Minute, "bound on creating and starting a Docker container, image pull included")
+	fs.BoolVar(&af.allowPrivileged, "allow_privileged", false, "let Docker tasks run privileged containers")
 	fs.dur(&af.grace, "kill_grace_period", 3*time.Second, "SIGTERM-to-SIGKILL delay for tasks without a kill policy")
 	fs.dur(&af.gcDelay, "gc_delay", agent.DefaultGCDelay, "how long the sandbox of a completed task is kept")
 	const thresholdUsage = "disk usage (fraction of the work dir's disk) above which sandboxes are removed sooner, oldest first"
@@ -46,8 +53,13 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 	if err != nil {
 		return nil, fmt.Errorf("--attributes: %w", err)
 	}
+	names := strings.Split(af.containerizers, ",")
+	auto := strings.TrimSpace(af.containerizers) == "auto"
+	if auto {
+		names = []string{"process", "docker"}
+	}
 	var cs []containerizer.Containerizer
-	for _, name := range strings.Split(af.containerizers, ",") {
+	for _, name := range names {
 		switch strings.TrimSpace(name) {
 		case "process":
 			// Each agent keeps its containers' runtime files in its own work
@@ -58,9 +70,19 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 			}
 			logf("process containerizer isolation: %s", p.Isolation())
 			cs = append(cs, p)
+		case "docker":
+			d, err := af.docker(logf)
+			if err != nil {
+				if auto {
+					logf("docker containerizer disabled: %v", err)
+					continue
+				}
+				return nil, fmt.Errorf("--containerizers docker: %w", err)
+			}
+			cs = append(cs, d)
 		case "":
 		default:
-			return nil, fmt.Errorf("--containerizers: %q is not available; use process", name)
+			return nil, fmt.Errorf("--containerizers: %q is not available; use process, docker or auto", name)
 		}
 	}
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
@@ -74,6 +96,32 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 	}
 	return agent.New(agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
 		WorkDir: workDir, DefaultKillGrace: af.grace, GCDelay: af.gcDelay, GCDiskThreshold: af.gcDiskThreshold, Logf: logf}, cs...)
+}
+
+// docker connects the Docker containerizer, publishing task ports on the
+// agent's own address unless told otherwise.
+func (af *agentFlags) docker(logf func(string, ...any)) (*docker.Containerizer, error) {
+	hostIP := af.dockerHostIP
+	if hostIP == "" {
+		if h, _, err := net.SplitHostPort(af.listen); err == nil && net.ParseIP(h) != nil && !net.ParseIP(h).IsUnspecified() {
+			hostIP = h
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := docker.New(ctx, docker.Config{HostIP: hostIP, AllowPrivileged: af.allowPrivileged, LaunchTimeout: af.dockerLaunchTimeout, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	logf("docker containerizer enabled (ports published on %s)", orAll(hostIP))
+	return d, nil
+}
+
+func orAll(ip string) string {
+	if ip == "" {
+		return "all addresses"
+	}
+	return ip
 }
 
 func runAgent(args []string) error {

@@ -162,6 +162,7 @@ type scheduler struct {
 	t      *testing.T
 	c      *client.Scheduler
 	events <-chan mesos.Event
+	offers []mesos.Offer // received while waiting for something else
 }
 
 func subscribe(t *testing.T, master string, info mesos.FrameworkInfo) *scheduler {
@@ -173,7 +174,9 @@ func subscribe(t *testing.T, master string, info mesos.FrameworkInfo) *scheduler
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	return &scheduler{t: t, c: c, events: ch}
+	s := &scheduler{t: t, c: c, events: ch}
+	s.next(func(e mesos.Event) bool { return e.Type == mesos.EventSubscribed }, "SUBSCRIBED")
+	return s
 }
 
 func (s *scheduler) next(match func(mesos.Event) bool, what string) mesos.Event {
@@ -194,14 +197,33 @@ func (s *scheduler) next(match func(mesos.Event) bool, what string) mesos.Event 
 			if match(ev) {
 				return ev
 			}
+			switch ev.Type {
+			case mesos.EventOffers:
+				s.offers = append(s.offers, ev.Offers.Offers...)
+			case mesos.EventRescind:
+				for i, o := range s.offers {
+					if o.ID == ev.Rescind.OfferID {
+						s.offers = append(s.offers[:i], s.offers[i+1:]...)
+						break
+					}
+				}
+			}
 		case <-timeout:
-			s.t.Fatalf("no %s within 60s", what)
+			s.t.Fatalf("no %s within 60s (scheduler talks to %s, stream error %v)", what, s.c.Master(), s.c.Err())
 		}
 	}
 }
 
+// offer returns an outstanding offer, waiting for one if need be; the
+// others stay outstanding for later calls.
 func (s *scheduler) offer() mesos.Offer {
-	return s.next(func(e mesos.Event) bool { return e.Type == mesos.EventOffers }, "OFFERS").Offers.Offers[0]
+	if len(s.offers) == 0 {
+		ev := s.next(func(e mesos.Event) bool { return e.Type == mesos.EventOffers }, "OFFERS")
+		s.offers = append(s.offers, ev.Offers.Offers...)
+	}
+	o := s.offers[0]
+	s.offers = s.offers[1:]
+	return o
 }
 
 func (s *scheduler) state(task, state string) mesos.TaskStatus {
@@ -336,9 +358,7 @@ func TestSeparateMasterAndAgents(t *testing.T) {
 	s := subscribe(t, url, mesos.FrameworkInfo{User: "root", Name: "two"})
 	seen := map[string]bool{}
 	for len(seen) < 2 {
-		ev := s.next(func(e mesos.Event) bool { return e.Type == mesos.EventOffers }, "OFFERS")
-		for _, o := range ev.Offers.Offers {
-			seen[o.AgentID.Value] = true
-		}
+		seen[s.offer().AgentID.Value] = true
 	}
 }
+

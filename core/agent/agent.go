@@ -64,6 +64,7 @@ import (
 	"agora/core/agent/updates"
 	"agora/core/agentapi"
 	"agora/core/containerizer"
+	"agora/core/election"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
@@ -183,9 +184,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// masterURL turns "host:port" or "http://host:port" into a base URL.
+// masterURL turns "host:port" or "http://host:port" into a base URL. A
+// zk:// URL is returned as it is: the leader is looked up there before each
+// subscription.
 func masterURL(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if _, _, ok, err := election.ParseURL(s); ok || err != nil {
+		return s, err
+	}
 	if !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
@@ -224,7 +230,9 @@ func advertisedHostname(given, listen string, osHostname func() (string, error))
 // Agent runs tasks for a master. Create it with New and start it with Run.
 type Agent struct {
 	cfg       Config
-	endpoint  string // master's agent API URL
+	epMu      sync.Mutex
+	endpoint  string // master's agent API URL; for a zk:// master, the leader's, once found
+	zkURL     string // the master address, when it is a zk:// URL
 	hostname  string
 	res       resources.Resources
 	czs       map[string]containerizer.Containerizer
@@ -329,9 +337,16 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	endpoint, _ := masterURL(cfg.Master) // checked by Validate
+	var zkURL string
+	if strings.HasPrefix(endpoint, "zk://") {
+		zkURL, endpoint = endpoint, ""
+	} else {
+		endpoint += agentapi.Path
+	}
 	return &Agent{
 		cfg:           cfg,
-		endpoint:      endpoint + agentapi.Path,
+		endpoint:      endpoint,
+		zkURL:         zkURL,
 		hostname:      host,
 		res:           res,
 		czs:           czs,
@@ -391,7 +406,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	a.logf("agent: serving on %s, master %s", ln.Addr(), a.endpoint)
+	a.logf("agent: serving on %s, master %s", ln.Addr(), a.masterEndpoint())
 	defer func() {
 		shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer shCancel()

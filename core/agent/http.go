@@ -65,7 +65,7 @@ func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 		ID:             a.id,
 		Hostname:       a.hostname,
 		Version:        Version,
-		Master:         a.endpoint,
+		Master:         a.masterEndpoint(),
 		Registered:     a.streamID != "",
 		Containerizers: a.czNames,
 		Resources:      a.res.ToMesos(""),

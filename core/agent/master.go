@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"agora/core/agentapi"
+	"agora/core/election"
 	"agora/core/mesos"
 	"agora/core/recordio"
 )
@@ -75,7 +77,11 @@ func (a *Agent) session(ctx context.Context) (registered bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("encode SUBSCRIBE: %w", err)
 	}
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	endpoint, err := a.findMaster(sctx)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
@@ -242,13 +248,46 @@ func (a *Agent) sendLoop(ctx context.Context) {
 	}
 }
 
+// masterEndpoint is the agent API URL of the master in use.
+func (a *Agent) masterEndpoint() string {
+	a.epMu.Lock()
+	defer a.epMu.Unlock()
+	if a.endpoint == "" {
+		return a.zkURL
+	}
+	return a.endpoint
+}
+
+// leaderLookupTimeout bounds one look-up of the leading master in ZooKeeper.
+const leaderLookupTimeout = 10 * time.Second
+
+// findMaster returns the endpoint to subscribe to: the configured master,
+// or the leader currently registered in ZooKeeper.
+func (a *Agent) findMaster(ctx context.Context) (string, error) {
+	if a.zkURL == "" {
+		return a.masterEndpoint(), nil
+	}
+	c, err := election.DetectLeader(ctx, a.zkURL, leaderLookupTimeout)
+	if err != nil {
+		return "", fmt.Errorf("finding the leading master at %s: %w", a.zkURL, err)
+	}
+	ep := strings.TrimSuffix(c.Address, "/") + agentapi.Path
+	a.epMu.Lock()
+	if a.endpoint != ep {
+		a.logf("agent: leading master is %s", c.Address)
+	}
+	a.endpoint = ep
+	a.epMu.Unlock()
+	return ep, nil
+}
+
 // post sends one call on the agent's stream and expects 202 Accepted.
 func (a *Agent) post(ctx context.Context, streamID string, call agentapi.Call) error {
 	body, err := json.Marshal(call)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", call.Type, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.masterEndpoint(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
