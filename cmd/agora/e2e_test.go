@@ -361,4 +361,3 @@ func TestSeparateMasterAndAgents(t *testing.T) {
 		seen[s.offer().AgentID.Value] = true
 	}
 }
-
