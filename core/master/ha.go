@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,7 +29,14 @@ type HA struct {
 	el      Elector
 	handler atomic.Pointer[http.Handler]
 	leading atomic.Bool
+	beside  []func(ctx context.Context, m *Master)
 }
+
+// Beside registers a function run on its own goroutine while this master
+// leads, with a context that ends when it stops leading: how built-in
+// frameworks run beside the leading master and move with it. Call before
+// Run.
+func (h *HA) Beside(f func(ctx context.Context, m *Master)) { h.beside = append(h.beside, f) }
 
 // NewHA prepares a highly available master; cfg.Store must be shared by all
 // masters (ZooKeeper).
@@ -81,6 +89,11 @@ func (h *HA) Run(ctx context.Context) error {
 		go func() { m.Run(runCtx); close(done) }()
 		h.setHandler(m.Handler())
 		h.leading.Store(true)
+		var besideDone sync.WaitGroup
+		for _, f := range h.beside {
+			besideDone.Add(1)
+			go func() { defer besideDone.Done(); f(runCtx, m) }()
+		}
 		lost := false
 		for !lost {
 			select {
@@ -97,6 +110,7 @@ func (h *HA) Run(ctx context.Context) error {
 			m.pers.discard()
 		}
 		stop()
+		besideDone.Wait()
 		<-done
 		if ctx.Err() != nil {
 			return nil

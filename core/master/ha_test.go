@@ -6,10 +6,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"agora/core/agentapi"
+	"agora/core/client"
 	"agora/core/mesos"
 )
 
@@ -30,6 +32,10 @@ func (f *fakeElector) setLeader(a string) { f.mu.Lock(); f.leader = a; f.mu.Unlo
 
 func TestHAStandbyRedirectsAndLeaderTakesOver(t *testing.T) {
 	st := openStore(t, t.TempDir())
+	// A built-in framework that runs beside whichever master leads, keeping
+	// its framework id across moves.
+	var builtinID atomic.Value
+	builtinID.Store("")
 	start := func() (*HA, *fakeElector, *httptest.Server) {
 		el := &fakeElector{ch: make(chan bool, 4)}
 		h, err := NewHA(fastConfig(st), el)
@@ -37,6 +43,27 @@ func TestHAStandbyRedirectsAndLeaderTakesOver(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(h)
+		h.Beside(func(ctx context.Context, m *Master) {
+			info := mesos.FrameworkInfo{User: "root", Name: "builtin", FailoverTimeout: 3600}
+			if id := builtinID.Load().(string); id != "" {
+				info.ID = &mesos.FrameworkID{Value: id}
+			}
+			c := client.NewScheduler(srv.URL, nil)
+			events, err := c.Subscribe(ctx, info)
+			if err != nil {
+				return
+			}
+			for ev := range events {
+				switch ev.Type {
+				case mesos.EventSubscribed:
+					builtinID.Store(ev.Subscribed.FrameworkID.Value)
+				case mesos.EventOffers:
+					for _, o := range ev.Offers.Offers {
+						c.Decline(ctx, []mesos.OfferID{o.ID}, &mesos.Filters{RefuseSeconds: ptr(3600.0)})
+					}
+				}
+			}
+		})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { h.Run(ctx); close(done) }()
@@ -71,6 +98,7 @@ func TestHAStandbyRedirectsAndLeaderTakesOver(t *testing.T) {
 
 	// A framework and an agent on A.
 	tmA := &testMaster{srv: srvA}
+	builtinOn(t, tmA, true)
 	ag := tmA.agent(t, "cpus:2;mem:1024", nil)
 	fw := tmA.framework(t, mesos.FrameworkInfo{User: "u", Name: "ha", FailoverTimeout: 3600})
 	o := fw.next(mesos.EventOffers).Offers.Offers[0]
@@ -104,8 +132,14 @@ func TestHAStandbyRedirectsAndLeaderTakesOver(t *testing.T) {
 		t.Fatal("B did not take over")
 	}
 	tmB := &testMaster{srv: srvB}
+	// The built-in framework moved with the leadership, under its id.
+	builtinOn(t, tmB, true)
 	fws := tmB.operator(t, mesos.GetFrameworks).GetFrameworks
-	if len(fws.Frameworks) != 1 || fws.Frameworks[0].FrameworkInfo.ID.Value != fw.id {
+	var found bool
+	for _, f := range fws.Frameworks {
+		found = found || f.FrameworkInfo.ID.Value == fw.id
+	}
+	if len(fws.Frameworks) != 2 || !found {
 		t.Fatalf("B's frameworks = %+v", fws)
 	}
 	if tasks := tmB.operator(t, mesos.GetTasks).GetTasks; len(tasks.Tasks) != 1 || tasks.Tasks[0].TaskID.Value != "t1" {
@@ -128,4 +162,21 @@ func mustReq(method, url string) *http.Request {
 		panic(err)
 	}
 	return r
+}
+
+// builtinOn waits until the built-in framework is subscribed (connected) at tm.
+func builtinOn(t *testing.T, tm *testMaster, connected bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, f := range tm.operator(t, mesos.GetFrameworks).GetFrameworks.Frameworks {
+			if f.FrameworkInfo.Name == "builtin" && f.Connected == connected {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("built-in framework not connected=%v at %s", connected, tm.srv.URL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -37,7 +37,7 @@ func fastConfig(st store.Store) Config {
 	}
 }
 
-func openStore(t *testing.T, dir string) store.Store {
+func openStore(t testing.TB, dir string) store.Store {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(dir, "registry.db"))
 	if err != nil {
@@ -46,7 +46,7 @@ func openStore(t *testing.T, dir string) store.Store {
 	return st
 }
 
-func startMaster(t *testing.T, cfg Config) *testMaster {
+func startMaster(t testing.TB, cfg Config) *testMaster {
 	t.Helper()
 	m, err := New(cfg)
 	if err != nil {
@@ -71,7 +71,7 @@ func (tm *testMaster) stop() {
 	tm.srv.Close()
 }
 
-func post(t *testing.T, url string, body any, hdr map[string]string) (*http.Response, string) {
+func post(t testing.TB, url string, body any, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	var b []byte
 	switch v := body.(type) {
@@ -95,7 +95,7 @@ func post(t *testing.T, url string, body any, hdr map[string]string) (*http.Resp
 }
 
 // stream reads RecordIO-framed JSON events into a channel.
-func stream[T any](t *testing.T, url string, body any) (chan T, http.Header, func()) {
+func stream[T any](t testing.TB, url string, body any) (chan T, http.Header, func()) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +131,7 @@ func stream[T any](t *testing.T, url string, body any) (chan T, http.Header, fun
 
 // fakeAgent speaks the agent protocol without running anything.
 type fakeAgent struct {
-	t        *testing.T
+	t        testing.TB
 	tm       *testMaster
 	id       string
 	streamID string
@@ -140,7 +140,7 @@ type fakeAgent struct {
 	autoPong bool
 }
 
-func (tm *testMaster) agent(t *testing.T, res string, sub *agentapi.Subscribe) *fakeAgent {
+func (tm *testMaster) agent(t testing.TB, res string, sub *agentapi.Subscribe) *fakeAgent {
 	t.Helper()
 	r, err := resources.Parse(res)
 	if err != nil {
@@ -220,15 +220,16 @@ func (fa *fakeAgent) updateLatest(fid string, taskID, state, latest string, uuid
 
 // testFramework is a scheduler speaking raw HTTP+JSON, as an outside client would.
 type testFramework struct {
-	t        *testing.T
+	t        testing.TB
 	tm       *testMaster
 	id       string
 	streamID string
 	events   chan mesos.Event
 	stop     func()
+	timeout  time.Duration // how long next waits; default 10s
 }
 
-func (tm *testMaster) framework(t *testing.T, info mesos.FrameworkInfo) *testFramework {
+func (tm *testMaster) framework(t testing.TB, info mesos.FrameworkInfo) *testFramework {
 	t.Helper()
 	if info.Name == "" {
 		info.Name = "test"
@@ -245,7 +246,11 @@ func (tm *testMaster) framework(t *testing.T, info mesos.FrameworkInfo) *testFra
 
 func (f *testFramework) next(typ string) mesos.Event {
 	f.t.Helper()
-	timeout := time.After(10 * time.Second)
+	d := f.timeout
+	if d == 0 {
+		d = 10 * time.Second
+	}
+	timeout := time.After(d)
 	for {
 		select {
 		case ev, ok := <-f.events:
@@ -256,7 +261,7 @@ func (f *testFramework) next(typ string) mesos.Event {
 				return ev
 			}
 		case <-timeout:
-			f.t.Fatalf("framework: no %s event within 10s", typ)
+			f.t.Fatalf("framework: no %s event within %s", typ, d)
 		}
 	}
 }
@@ -332,7 +337,7 @@ func taskInfo(id, res string) mesos.TaskInfo {
 	return mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, Resources: r.ToMesos(""), Command: &mesos.CommandInfo{Value: "sleep 100"}}
 }
 
-func (tm *testMaster) operator(t *testing.T, typ string) mesos.OperatorResponse {
+func (tm *testMaster) operator(t testing.TB, typ string) mesos.OperatorResponse {
 	t.Helper()
 	resp, body := post(t, tm.srv.URL+"/api/v1", map[string]string{"type": typ}, nil)
 	if resp.StatusCode != 200 {
@@ -345,7 +350,7 @@ func (tm *testMaster) operator(t *testing.T, typ string) mesos.OperatorResponse 
 	return out
 }
 
-func offerRes(t *testing.T, o mesos.Offer) resources.Resources {
+func offerRes(t testing.TB, o mesos.Offer) resources.Resources {
 	t.Helper()
 	r, err := resources.FromMesos("offer", o.Resources)
 	if err != nil {
@@ -354,7 +359,7 @@ func offerRes(t *testing.T, o mesos.Offer) resources.Resources {
 	return r
 }
 
-func getURL(t *testing.T, url string) (int, string) {
+func getURL(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

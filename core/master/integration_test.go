@@ -13,7 +13,7 @@ import (
 )
 
 // startRealAgent runs a real agent with the process containerizer against tm.
-func startRealAgent(t *testing.T, tm *testMaster, res string) *agentpkg.Agent {
+func startRealAgent(t testing.TB, tm *testMaster, res string) *agentpkg.Agent {
 	t.Helper()
 	r, err := resources.Parse(res)
 	if err != nil {
