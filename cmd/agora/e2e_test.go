@@ -28,7 +28,7 @@ var (
 	buildErr  error
 )
 
-func agoraBin(t *testing.T) string {
+func agoraBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "agora-e2e-bin")
@@ -48,7 +48,7 @@ func agoraBin(t *testing.T) string {
 	return binPath
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(agoraBin(t), args...), out: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -101,7 +101,7 @@ func start(t *testing.T, args ...string) *proc {
 }
 
 // interrupt sends Ctrl-C and waits for a clean exit.
-func (p *proc) interrupt(t *testing.T) {
+func (p *proc) interrupt(t testing.TB) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -116,7 +116,7 @@ func (p *proc) interrupt(t *testing.T) {
 	}
 }
 
-func waitHealthy(t *testing.T, url string) {
+func waitHealthy(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -132,7 +132,7 @@ func waitHealthy(t *testing.T, url string) {
 }
 
 // waitAgents polls GET_AGENTS until n agents are active.
-func waitAgents(t *testing.T, master string, n int) []mesos.AgentState {
+func waitAgents(t testing.TB, master string, n int) []mesos.AgentState {
 	t.Helper()
 	op := client.NewOperator(master, nil)
 	deadline := time.Now().Add(30 * time.Second)
@@ -148,7 +148,7 @@ func waitAgents(t *testing.T, master string, n int) []mesos.AgentState {
 	}
 }
 
-func run(t *testing.T, args ...string) string {
+func run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(agoraBin(t), args...).CombinedOutput()
 	if err != nil {
@@ -159,13 +159,13 @@ func run(t *testing.T, args ...string) string {
 
 // scheduler is a tiny framework on the Mesos v1 HTTP API.
 type scheduler struct {
-	t      *testing.T
+	t      testing.TB
 	c      *client.Scheduler
 	events <-chan mesos.Event
 	offers []mesos.Offer // received while waiting for something else
 }
 
-func subscribe(t *testing.T, master string, info mesos.FrameworkInfo) *scheduler {
+func subscribe(t testing.TB, master string, info mesos.FrameworkInfo) *scheduler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

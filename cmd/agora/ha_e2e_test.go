@@ -21,7 +21,7 @@ type haMaster struct {
 	url string
 }
 
-func startHAMaster(t *testing.T, zkURL string) *haMaster {
+func startHAMaster(t testing.TB, zkURL string) *haMaster {
 	t.Helper()
 	addr := freeAddr(t)
 	p := start(t, "master", "--zk", zkURL, "--quorum", "2", "--listen", addr, "--zk_session_timeout", "2s",
@@ -43,14 +43,14 @@ func (m *haMaster) acting() bool {
 	return resp.StatusCode == 200 && strings.TrimSpace(string(b)) == "ok"
 }
 
-func (m *haMaster) kill9(t *testing.T) {
+func (m *haMaster) kill9(t testing.TB) {
 	t.Helper()
 	m.p.cmd.Process.Signal(syscall.SIGKILL)
 	m.p.cmd.Wait()
 }
 
 // waitFor polls cond for up to d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -62,7 +62,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // leaderOf returns the only acting master among ms.
-func leaderOf(t *testing.T, ms []*haMaster) *haMaster {
+func leaderOf(t testing.TB, ms []*haMaster) *haMaster {
 	t.Helper()
 	var leader *haMaster
 	waitFor(t, 30*time.Second, "exactly one acting leader", func() bool {
@@ -172,7 +172,7 @@ func TestHighlyAvailableMasters(t *testing.T) {
 
 // tasksByID maps each running task id to its agent id, as the master at url
 // reports them.
-func tasksByID(t *testing.T, url string) map[string]string {
+func tasksByID(t testing.TB, url string) map[string]string {
 	t.Helper()
 	resp, err := client.NewOperator(url, nil).Call(context.Background(), mesos.GetTasks)
 	if err != nil {

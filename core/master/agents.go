@@ -3,6 +3,7 @@ package master
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -119,7 +120,8 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 		a = m.agents[info.ID.Value]
 	}
 	streamID := newUUID()
-	if a == nil {
+	fresh := a == nil
+	if fresh {
 		id := m.nextID("S")
 		if info.ID != nil && info.ID.Value != "" {
 			id = info.ID.Value // an agent this master lost track of keeps its id
@@ -138,6 +140,7 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 		m.cfg.Logf("agent %s at %s:%d re-registered", a.id, info.Hostname, info.Port)
 	}
 	info.ID = &mesos.AgentID{Value: a.id}
+	registryChanged := fresh || a.unreachable || !reflect.DeepEqual(a.info, info) || !sameStrings(a.containerizers, s.Containerizers) || a.version != s.Version
 	a.info, a.total, a.containerizers, a.version = info, total, s.Containerizers, s.Version
 	a.out, a.streamID = out, streamID
 	wasUnreachable := a.unreachable
@@ -169,7 +172,8 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 			continue
 		}
 		t := f.tasks[k.task]
-		if t == nil {
+		isNew := t == nil
+		if isNew {
 			res, _ := resources.FromMesos("task", rt.Resources)
 			role := rt.Role
 			if role == "" && len(f.roles) > 0 {
@@ -190,7 +194,11 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 			// the task is back.
 			m.sendMasterUpdate(f, t.info.TaskID, a.id, rt.State, mesos.ReasonReconciliation, "Agent re-registered; task is "+rt.State)
 		}
-		m.pers.putTask(t)
+		// After a failover every agent reports every task: only what is new
+		// or changed goes to the registry.
+		if isNew || previous != rt.State {
+			m.pers.putTask(t)
+		}
 	}
 	// Tasks the master knows on this agent but the agent did not report.
 	for k, t := range a.tasks {
@@ -215,7 +223,9 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 			m.alloc.Allocate(a.id, t.framework.id, t.role, t.res)
 		}
 	}
-	m.pers.putAgent(a)
+	if registryChanged {
+		m.pers.putAgent(a)
+	}
 	out.push(agentapi.Event{Type: agentapi.EventRegistered, Registered: &agentapi.Registered{
 		AgentID: mesos.AgentID{Value: a.id}, MasterInfo: m.info, PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
 	}})

@@ -1,8 +1,14 @@
 package master
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"agora/core/store"
+	"agora/core/store/zkstore"
+	"agora/core/zk/zktest"
 
 	"agora/core/agentapi"
 	"agora/core/mesos"
@@ -74,56 +80,89 @@ func openStoreB(b *testing.B) *boltStore {
 // store, then take all N agents' re-registrations (each reporting its 10
 // running tasks). HTTP and the network are not included.
 func BenchmarkFailoverReregister(b *testing.B) {
-	for _, agents := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("agents=%d/tasks=%d", agents, agents*10), func(b *testing.B) {
-			st := openStoreB(b)
-			cfg := fastConfig(st)
-			// Build the registry as a previous leader would have.
-			m0, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			go m0.pers.run()
-			fw := newOutbox()
-			fid, _, err := m0.subscribeFramework(mesos.FrameworkInfo{Name: "fw", FailoverTimeout: 3600}, fw)
-			if err != nil {
-				b.Fatal(err)
-			}
-			res, _ := resources.Parse("cpus:16;mem:65536;disk:100000;ports:[31000-32000]")
-			taskRes, _ := resources.Parse("cpus:1;mem:1024")
-			subs := make([]*agentapi.Subscribe, agents)
-			for i := range subs {
-				sub := &agentapi.Subscribe{AgentInfo: mesos.AgentInfo{Hostname: fmt.Sprintf("host%d", i), Port: 5051}, Containerizers: []string{"process"}}
-				id, _, err := m0.registerAgent(sub, res, newOutbox())
-				if err != nil {
-					b.Fatal(err)
-				}
-				a := m0.agents[id]
-				for j := 0; j < 10; j++ {
-					ti := mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: fmt.Sprintf("t-%d-%d", i, j)}, AgentID: mesos.AgentID{Value: id}, Resources: taskRes.ToMesos(""), Command: &mesos.CommandInfo{Value: "sleep 1"}}
-					m0.launch(m0.frameworks[fid], a, ti, "*", taskRes)
-					sub.Tasks = append(sub.Tasks, mesos.Task{TaskID: ti.TaskID, FrameworkID: mesos.FrameworkID{Value: fid}, State: mesos.TaskRunning, Resources: ti.Resources})
-				}
-				sub.AgentInfo.ID = &mesos.AgentID{Value: id}
-				subs[i] = sub
-			}
-			m0.pers.stop()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				m, err := New(cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, sub := range subs {
-					if _, _, err := m.registerAgent(sub, res, newOutbox()); err != nil {
+	for _, kind := range []string{"bolt", "zk"} {
+		for _, agents := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("store=%s/agents=%d/tasks=%d", kind, agents, agents*10), func(b *testing.B) {
+				var st store.Store
+				switch kind {
+				case "bolt":
+					st = openStoreB(b)
+				case "zk":
+					zk := zktest.Start(b)
+					zs, err := zkstore.Open(zk.Servers(), "/bench", 10*time.Second, func(string, ...any) {})
+					if err != nil {
 						b.Fatal(err)
 					}
+					b.Cleanup(func() { zs.Close() })
+					st = zs
 				}
-				if len(m.agents) != agents || m.agents[subs[0].AgentInfo.ID.Value].recovered {
-					b.Fatal("agents not re-registered")
-				}
-			}
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/failover")
-		})
+				benchFailover(b, st, agents)
+			})
+		}
 	}
+}
+
+func benchFailover(b *testing.B, st store.Store, agents int) {
+	cfg := fastConfig(st)
+	// Build the registry as a previous leader would have.
+	m0, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go m0.pers.run()
+	fw := newOutbox()
+	fid, _, err := m0.subscribeFramework(mesos.FrameworkInfo{Name: "fw", FailoverTimeout: 3600}, fw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, _ := resources.Parse("cpus:16;mem:65536;disk:100000;ports:[31000-32000]")
+	taskRes, _ := resources.Parse("cpus:1;mem:1024")
+	subs := make([]*agentapi.Subscribe, agents)
+	for i := range subs {
+		sub := &agentapi.Subscribe{AgentInfo: mesos.AgentInfo{Hostname: fmt.Sprintf("host%d", i), Port: 5051}, Containerizers: []string{"process"}}
+		id, _, err := m0.registerAgent(sub, res, newOutbox())
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := m0.agents[id]
+		for j := 0; j < 10; j++ {
+			ti := mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: fmt.Sprintf("t-%d-%d", i, j)}, AgentID: mesos.AgentID{Value: id}, Resources: taskRes.ToMesos(""), Command: &mesos.CommandInfo{Value: "sleep 1"}}
+			m0.launch(m0.frameworks[fid], a, ti, "*", taskRes)
+			sub.Tasks = append(sub.Tasks, mesos.Task{TaskID: ti.TaskID, FrameworkID: mesos.FrameworkID{Value: fid}, State: mesos.TaskStaging, Resources: ti.Resources})
+		}
+		sub.AgentInfo.ID = &mesos.AgentID{Value: id}
+		subs[i] = sub
+	}
+	m0.pers.stop()
+	var recoverTime, reregisterTime, tasksTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		m, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recoverTime += time.Since(start)
+		start = time.Now()
+		for _, sub := range subs {
+			if _, _, err := m.registerAgent(sub, res, newOutbox()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reregisterTime += time.Since(start)
+		if len(m.agents) != agents || m.agents[subs[0].AgentInfo.ID.Value].recovered {
+			b.Fatal("agents not re-registered")
+		}
+		// The task records, read in the background meanwhile.
+		start = time.Now()
+		kvs, err := st.List(context.Background(), tasksPrefix)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.adoptTasks(kvs)
+		tasksTime += time.Since(start)
+	}
+	b.ReportMetric(recoverTime.Seconds()/float64(b.N), "s-recover")
+	b.ReportMetric(reregisterTime.Seconds()/float64(b.N), "s-reregister")
+	b.ReportMetric(tasksTime.Seconds()/float64(b.N), "s-task-records")
 }

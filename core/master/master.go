@@ -146,6 +146,7 @@ type Master struct {
 	seq                 uint64
 	dirty               map[string]bool // agents whose freed resources await allocation
 	goneAgents          map[string]bool // removed for good; refused if they come back
+	tasksPending        bool            // task records still being read from the registry
 	metrics             metrics
 }
 
@@ -191,6 +192,9 @@ func (m *Master) Info() mesos.MasterInfo { return m.info }
 // Run runs the loop until ctx ends, then flushes the registry.
 func (m *Master) Run(ctx context.Context) error {
 	go m.pers.run()
+	if m.tasksPending {
+		go m.readTasks(ctx)
+	}
 	defer m.pers.stop()
 	allocTick := time.NewTicker(m.cfg.AllocationInterval)
 	defer allocTick.Stop()

@@ -303,8 +303,17 @@ func TestMasterRestartRecoversRegistry(t *testing.T) {
 	if ags := tm2.operator(t, mesos.GetAgents).GetAgents; len(ags.RecoveredAgents) != 1 {
 		t.Fatalf("recovered agents = %+v", ags)
 	}
-	if tasks := tm2.operator(t, mesos.GetTasks).GetTasks; len(tasks.Tasks) != 1 || tasks.Tasks[0].State != mesos.TaskRunning {
-		t.Fatalf("recovered tasks = %+v", tasks)
+	// Task records are read in the background; poll for them.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks := tm2.operator(t, mesos.GetTasks).GetTasks
+		if len(tasks.Tasks) == 1 && tasks.Tasks[0].State == mesos.TaskRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recovered tasks = %+v", tasks)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// The framework re-subscribes with its id; the agent re-registers.
 	fw2 := tm2.framework(t, mesos.FrameworkInfo{User: "u", Name: "keeper", FailoverTimeout: 3600, ID: &mesos.FrameworkID{Value: fw.id}})

@@ -194,6 +194,76 @@ func (p *persister) stop() {
 	<-p.done
 }
 
+// readTasks reads every task record, retrying while the store is
+// unreachable, and hands them to the loop.
+func (m *Master) readTasks(ctx context.Context) {
+	for {
+		kvs, err := m.cfg.Store.List(ctx, tasksPrefix)
+		if err == nil {
+			m.post(func() { m.adoptTasks(kvs) })
+			return
+		}
+		m.cfg.Logf("registry: reading tasks: %v; retrying", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// adoptTasks merges the registry's task records into the recovered state.
+// A task its agent already reported is kept as reported (that is newer); a
+// task missing from an agent that already re-registered is lost; the rest
+// wait for their agents.
+func (m *Master) adoptTasks(kvs []store.KV) {
+	m.tasksPending = false
+	adopted, lost := 0, 0
+	for _, kv := range kvs {
+		var r taskRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			m.cfg.Logf("registry: %s: corrupt record left in place: %v", kv.Key, err)
+			continue
+		}
+		f, a := m.frameworks[r.FrameworkID], m.agents[r.AgentID]
+		if f == nil || a == nil {
+			m.pers.enqueue(kv.Key, nil) // orphan of a removed framework or agent
+			continue
+		}
+		if f.tasks[r.Info.TaskID.Value] != nil {
+			continue
+		}
+		res, _ := resources.FromMesos("task", r.Info.Resources)
+		t := &task{info: r.Info, framework: f, agentID: a.id, role: r.Role, res: res, state: r.State, statuses: r.Statuses}
+		if mesos.IsTerminal(t.state) {
+			t.released = true
+		}
+		if !a.recovered && !mesos.IsTerminal(t.state) {
+			state := mesos.TaskLost
+			if f.partitionAware() {
+				state = mesos.TaskGone
+			}
+			t.released = true
+			t.record(mesos.TaskStatus{TaskID: t.info.TaskID, State: state, Source: mesos.SourceMaster, Reason: mesos.ReasonReconciliation,
+				Message: "Task was not reported by its re-registered agent", AgentID: &mesos.AgentID{Value: a.id}, Timestamp: ts(m.now())})
+			m.sendMasterUpdate(f, t.info.TaskID, a.id, state, mesos.ReasonReconciliation, "Task was not reported by its re-registered agent")
+			f.done = append(f.done, t)
+			m.pers.deleteTask(t)
+			lost++
+			continue
+		}
+		f.tasks[t.info.TaskID.Value] = t
+		a.tasks[t.key()] = t
+		if !t.released {
+			m.alloc.Allocate(a.id, f.id, t.role, t.res)
+		}
+		adopted++
+	}
+	if len(kvs) > 0 {
+		m.cfg.Logf("recovered %d tasks from the registry (%d lost while their agents re-registered without them)", adopted, lost)
+	}
+}
+
 // recover loads the registry: frameworks wait to re-subscribe within their
 // failover timeout, agents to re-register within AgentReregisterTimeout.
 // Called from New, before the loop starts.
@@ -242,32 +312,12 @@ func (m *Master) recover(ctx context.Context) error {
 		m.alloc.AddAgent(a.id, total)
 		m.alloc.DeactivateAgent(a.id)
 	}
-	tasks, err := m.cfg.Store.List(ctx, tasksPrefix)
-	if err != nil {
-		return err
-	}
-	for _, kv := range tasks {
-		var r taskRecord
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
-			return fmt.Errorf("%s: corrupt record: %v", kv.Key, err)
-		}
-		f, a := m.frameworks[r.FrameworkID], m.agents[r.AgentID]
-		if f == nil || a == nil {
-			m.pers.enqueue(kv.Key, nil) // orphan of a removed framework or agent
-			continue
-		}
-		res, _ := resources.FromMesos("task", r.Info.Resources)
-		t := &task{info: r.Info, framework: f, agentID: a.id, role: r.Role, res: res, state: r.State, statuses: r.Statuses}
-		f.tasks[t.info.TaskID.Value] = t
-		a.tasks[t.key()] = t
-		if mesos.IsTerminal(t.state) {
-			t.released = true
-		} else {
-			m.alloc.Allocate(a.id, f.id, t.role, t.res)
-		}
-	}
-	if len(fws)+len(agents)+len(tasks) > 0 {
-		m.cfg.Logf("recovered registry: %d frameworks, %d agents, %d tasks", len(fws), len(agents), len(tasks))
+	// Task records, the bulk of the registry, are read in the background
+	// (Run starts it) so that agents can re-register at once after a
+	// failover; adoptTasks merges them with what the agents report.
+	m.tasksPending = true
+	if len(fws)+len(agents) > 0 {
+		m.cfg.Logf("recovered registry: %d frameworks, %d agents; reading tasks", len(fws), len(agents))
 	}
 	return nil
 }
