@@ -1,8 +1,9 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -208,14 +209,12 @@ func chooseKills(insts []Instance, t AppSpec, p Progress, minHealthy int) []stri
 			}
 		case !in.good():
 			kill = append(kill, in.ID)
-		default:
+		case budget > 0:
 			oldGood = append(oldGood, in)
 		}
 	}
-	if len(kill) > 1 {
-		// Report deterministic order; these all go regardless.
-		sort.Strings(kill)
-	}
+	// These all go regardless; sorted so the answer is deterministic.
+	slices.Sort(kill)
 	if budget > 0 && len(oldGood) > 0 {
 		if budget < len(oldGood) {
 			sortForKill(oldGood, t.KillSelection)
@@ -248,21 +247,23 @@ func chooseKills(insts []Instance, t AppSpec, p Progress, minHealthy int) []stri
 // before healthy and ready, less advanced states first, then by
 // killSelection on StartedAt, then by ID so the choice is deterministic.
 func sortForKill(insts []*Instance, sel KillSelection) {
-	sort.Slice(insts, func(i, j int) bool {
-		a, b := insts[i], insts[j]
+	slices.SortFunc(insts, func(a, b *Instance) int {
 		if ga, gb := a.good(), b.good(); ga != gb {
-			return !ga
-		}
-		if ra, rb := a.State.rank(), b.State.rank(); ra != rb {
-			return ra < rb
-		}
-		if !a.StartedAt.Equal(b.StartedAt) {
-			if sel == OldestFirst {
-				return a.StartedAt.Before(b.StartedAt)
+			if ga {
+				return 1
 			}
-			return a.StartedAt.After(b.StartedAt)
+			return -1
 		}
-		return a.ID < b.ID
+		if c := cmp.Compare(a.State.rank(), b.State.rank()); c != 0 {
+			return c
+		}
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			if sel == OldestFirst {
+				return c
+			}
+			return -c
+		}
+		return strings.Compare(a.ID, b.ID)
 	})
 }
 
