@@ -20,32 +20,34 @@ const (
 )
 
 // Deployment moves one app to Target. Create it with New; Step updates it.
+// Every field is exported so the framework can persist it (one small record
+// per app) and resume after a failover without resetting its deadline.
 type Deployment struct {
-	ID string
+	ID string `json:"id"`
 	// Target is what the app is moving to; Previous is the last good
 	// definition, where Rollback and Cancel return to. A zero Previous
 	// means the app did not exist: rolling back stops it.
-	Target   AppSpec
-	Previous AppSpec
+	Target   AppSpec `json:"target"`
+	Previous AppSpec `json:"previous"`
 	// ProgressDeadline: with no progress for this long the deployment
 	// fails. Zero waits forever, as Marathon does.
-	ProgressDeadline time.Duration
+	ProgressDeadline time.Duration `json:"progressDeadline"`
 	// RollbackOf names the deployment this one undoes, if any.
-	RollbackOf string
+	RollbackOf string `json:"rollbackOf,omitempty"`
 
-	Status Status
-	Reason string // why it failed or was cancelled
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"` // why it failed or was cancelled
 	// StartedAt and LastProgress are set by the first Step; progress is a
 	// new instance becoming healthy and ready or an unwanted one ending.
-	StartedAt    time.Time
-	LastProgress time.Time
-	FinishedAt   time.Time
+	StartedAt    time.Time `json:"startedAt"`
+	LastProgress time.Time `json:"lastProgress"`
+	FinishedAt   time.Time `json:"finishedAt"`
 
-	begun bool
-	// High-water marks, so an instance flapping between healthy and
-	// unhealthy does not count as progress again and again.
-	bestGood  int
-	bestExtra int
+	// High-water marks of progress (healthy new instances, instances still
+	// to go), so an instance flapping between healthy and unhealthy does
+	// not count as progress again and again.
+	BestHealthy   int `json:"bestHealthy"`
+	BestRemaining int `json:"bestRemaining"`
 }
 
 // New validates the definitions and returns a deployment from previous
@@ -158,13 +160,12 @@ func Step(d *Deployment, snap Snapshot, now time.Time) Actions {
 
 	good := min(p.NewHealthy, n)
 	extra := total - min(p.New, n)
-	if !d.begun {
-		d.begun = true
+	if d.StartedAt.IsZero() {
 		d.StartedAt, d.LastProgress = now, now
-		d.bestGood, d.bestExtra = good, extra
-	} else if good > d.bestGood || extra < d.bestExtra {
+		d.BestHealthy, d.BestRemaining = good, extra
+	} else if good > d.BestHealthy || extra < d.BestRemaining {
 		d.LastProgress = now
-		d.bestGood, d.bestExtra = max(good, d.bestGood), min(extra, d.bestExtra)
+		d.BestHealthy, d.BestRemaining = max(good, d.BestHealthy), min(extra, d.BestRemaining)
 	}
 
 	if total == n && p.New == n && p.NewHealthy == n {

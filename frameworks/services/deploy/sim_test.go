@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -536,5 +537,28 @@ func TestKillOrderIsDeterministic(t *testing.T) {
 	}
 	if !sort.SliceIsSorted(ids, func(i, j int) bool { return false }) || fmt.Sprint(ids) != "[c d a b]" {
 		t.Fatalf("order %v, want [c d a b]: staged, then not ready, then by age and id", ids)
+	}
+}
+
+// A deployment saved and loaded (a framework failover) keeps its deadline
+// clock: the new leader does not grant a stuck deployment a fresh deadline.
+func TestPersistedDeploymentKeepsItsDeadline(t *testing.T) {
+	prev, next := spec("v1", 2, 1, 0), spec("v2", 2, 1, 0)
+	c := newCluster(next)
+	c.seed("v1", 2, true)
+	c.goodAfter = func() time.Duration { return -1 }
+	d := mustNew(t, prev, next, 5*time.Minute)
+	c.apply(Step(d, c.snapshot(), c.now))
+	c.advance(4 * time.Minute)
+	raw, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded Deployment
+	if err := json.Unmarshal(raw, &loaded); err != nil {
+		t.Fatal(err)
+	}
+	if a := Step(&loaded, c.snapshot(), t0.Add(5*time.Minute)); a.Phase != PhaseFailed {
+		t.Fatalf("after reload at the deadline: %s (%s)", a.Phase, a.Reason)
 	}
 }
