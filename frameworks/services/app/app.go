@@ -188,6 +188,9 @@ type PortMapping struct {
 	Protocol    string            `json:"protocol"`
 	Name        string            `json:"name,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// NetworkNames limits the mapping to some of the app's container
+	// networks; empty means all of them.
+	NetworkNames []string `json:"networkNames,omitempty"`
 }
 
 // Volume is a host path mounted into the container.

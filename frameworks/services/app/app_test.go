@@ -301,6 +301,7 @@ func TestValidationRules(t *testing.T) {
 		{"volume mode", `{"id": "/a", "container": {"docker": {"image": "b"}, "volumes": [{"containerPath": "/d", "hostPath": "/h", "mode": "RX"}]}}`, "container.volumes[0].mode"},
 		{"volume host path", `{"id": "/a", "container": {"docker": {"image": "b"}, "volumes": [{"containerPath": "/d", "mode": "RW"}]}}`, "container.volumes[0].hostPath"},
 		{"network mode", `{"id": "/a", "cmd": "x", "networks": [{"mode": "overlay"}]}`, "networks[0].mode"},
+		{"unknown network name", `{"id": "/a", "container": {"docker": {"image": "b"}, "portMappings": [{"containerPort": 80, "networkNames": ["n2"]}]}, "networks": [{"mode": "container", "name": "n1"}]}`, "container.portMappings[0].networkNames[0]"},
 		{"host mixed", `{"id": "/a", "container": {"docker": {"image": "b"}}, "networks": [{"mode": "host"}, {"mode": "container", "name": "n"}]}`, "networks"},
 		{"container network without container", `{"id": "/a", "cmd": "x", "networks": [{"mode": "container/bridge"}]}`, "networks"},
 		{"network name on bridge", `{"id": "/a", "container": {"docker": {"image": "b"}}, "networks": [{"mode": "container/bridge", "name": "n"}]}`, "networks[0].name"},
@@ -346,7 +347,6 @@ func TestValidationRules(t *testing.T) {
 
 func TestLegacyConflictsRefusedByParse(t *testing.T) {
 	cases := map[string]string{
-		"container.docker.network ":     `{"id": "/a", "container": {"docker": {"image": "b", "network": "NONE"}}}`,
 		"ports":                         `{"id": "/a", "cmd": "x", "ports": [1], "portDefinitions": [{"port": 2}]}`,
 		"uris":                          `{"id": "/a", "cmd": "x", "uris": ["http://a"], "fetch": [{"uri": "http://b"}]}`,
 		"container.docker.network":      `{"id": "/a", "container": {"docker": {"image": "b", "network": "BRIDGE"}}, "networks": [{"mode": "host"}]}`,
@@ -355,9 +355,35 @@ func TestLegacyConflictsRefusedByParse(t *testing.T) {
 	for path, in := range cases {
 		_, err := Parse([]byte(in))
 		var fe FieldErrors
-		path = strings.TrimSpace(path)
 		if !errors.As(err, &fe) || !fe.Has(path) {
 			t.Errorf("%s: want an error at %q, got %v", in, path, err)
+		}
+	}
+}
+
+func TestLegacyNetworkNoneRefused(t *testing.T) {
+	_, err := Parse([]byte(`{"id": "/a", "container": {"docker": {"image": "b", "network": "NONE"}}}`))
+	var fe FieldErrors
+	if !errors.As(err, &fe) || !fe.Has("container.docker.network") {
+		t.Fatalf("want an error at container.docker.network, got %v", err)
+	}
+}
+
+func TestTypeErrorsNamedWithIndices(t *testing.T) {
+	_, err := Parse([]byte(`{"id": "/a", "cmd": "x",
+		"healthChecks": [{}, {"intervalSeconds": "10"}],
+		"constraints": [["rack", "GROUP_BY", 3]],
+		"labels": {"tier": 1},
+		"container": {"docker": {"image": "b", "privileged": "yes"}, "portMappings": [{"containerPort": 80.5}]},
+		"cpus": "1"}`))
+	var fe FieldErrors
+	if !errors.As(err, &fe) {
+		t.Fatalf("want FieldErrors, got %v", err)
+	}
+	for _, p := range []string{"healthChecks[1].intervalSeconds", "constraints[0][2]", "labels.tier",
+		"container.docker.privileged", "container.portMappings[0].containerPort", "cpus"} {
+		if !fe.Has(p) {
+			t.Errorf("no error at %s in %v", p, fe)
 		}
 	}
 }

@@ -47,13 +47,13 @@ func parseJSON(data []byte) (*App, error) {
 	if _, ok := generic.(map[string]any); !ok {
 		return nil, errors.New("parse app: the document must be an object")
 	}
-	// encoding/json names neither the path of an unknown field nor more than
-	// one of them, and matches keys case-insensitively; walk the document
+	// encoding/json reports one error at a time, without array indices in
+	// its paths, and matches keys case-insensitively; walk the document
 	// against the type first so the user sees every bad field by its path.
-	var unknown FieldErrors
-	findUnknown(generic, reflect.TypeOf(App{}), "", &unknown)
-	if len(unknown) > 0 {
-		return nil, unknown
+	var shape FieldErrors
+	checkShape(generic, reflect.TypeOf(App{}), "", &shape)
+	if len(shape) > 0 {
+		return nil, shape
 	}
 
 	a := newDefaultApp()
@@ -122,22 +122,50 @@ var (
 	typeRaw         = reflect.TypeOf(json.RawMessage{})
 )
 
-// findUnknown reports every object key in v that the Go type t has no JSON
-// field for, with its path. Type mismatches are left to the decoder.
-func findUnknown(v any, t reflect.Type, path string, errs *FieldErrors) {
+// checkShape reports, with its full path, every object key in v that the Go
+// type t has no JSON field for, and every value of the wrong JSON kind.
+func checkShape(v any, t reflect.Type, path string, errs *FieldErrors) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if v == nil {
+		return // null leaves the default in place
+	}
 	switch t {
-	case typeEnv, typeRaw:
-		return // values checked by their own decoders
+	case typeRaw:
+		return
+	case typeEnv:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			*errs = append(*errs, FieldError{path, "expected an object of strings"})
+		}
+		for _, k := range sortedKeys(obj) {
+			switch obj[k].(type) {
+			case string:
+			case map[string]any:
+				*errs = append(*errs, FieldError{join(path, k), "secret references are not supported; give the value as a string"})
+			default:
+				*errs = append(*errs, FieldError{join(path, k), "must be a string (quote numbers and booleans)"})
+			}
+		}
+		return
 	case typeUnreachable:
+		if s, ok := v.(string); ok {
+			if s != "disabled" {
+				*errs = append(*errs, FieldError{path, fmt.Sprintf("%q is neither \"disabled\" nor an object", s)})
+			}
+			return
+		}
 		t = reflect.TypeOf(unreachableEnabled{})
+	}
+	bad := func(want string) {
+		*errs = append(*errs, FieldError{path, fmt.Sprintf("expected %s, got %s", want, kindOf(v))})
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
+			bad("an object")
 			return
 		}
 		fields := jsonFields(t)
@@ -147,25 +175,62 @@ func findUnknown(v any, t reflect.Type, path string, errs *FieldErrors) {
 				*errs = append(*errs, FieldError{Path: join(path, k), Message: "unknown field"})
 				continue
 			}
-			findUnknown(obj[k], ft, join(path, k), errs)
+			checkShape(obj[k], ft, join(path, k), errs)
 		}
 	case reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {
+			bad("an array")
 			return
 		}
 		for i, e := range arr {
-			findUnknown(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			checkShape(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
 		}
 	case reflect.Map:
 		obj, ok := v.(map[string]any)
 		if !ok {
+			bad("an object")
 			return
 		}
 		for _, k := range sortedKeys(obj) {
-			findUnknown(obj[k], t.Elem(), join(path, k), errs)
+			checkShape(obj[k], t.Elem(), join(path, k), errs)
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			bad("a string")
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			bad("a boolean")
+		}
+	case reflect.Int, reflect.Int64:
+		n, ok := v.(json.Number)
+		if !ok {
+			bad("an integer")
+		} else if _, err := n.Int64(); err != nil {
+			*errs = append(*errs, FieldError{path, fmt.Sprintf("expected an integer, got %s", n)})
+		}
+	case reflect.Float64:
+		if _, ok := v.(json.Number); !ok {
+			bad("a number")
 		}
 	}
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
 }
 
 func jsonFields(t reflect.Type) map[string]reflect.Type {
@@ -447,6 +512,7 @@ func (a *App) dropEmpty() {
 			if len(c.PortMappings[i].Labels) == 0 {
 				c.PortMappings[i].Labels = nil
 			}
+			c.PortMappings[i].NetworkNames = nilIfEmpty(c.PortMappings[i].NetworkNames)
 		}
 	}
 	if len(a.Secrets) == 0 || string(a.Secrets) == "null" {

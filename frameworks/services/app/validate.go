@@ -215,6 +215,11 @@ func (a *App) validateContainer(c *checker) {
 			}
 			names[pm.Name] = true
 		}
+		for j, nn := range pm.NetworkNames {
+			if !a.hasNetworkNamed(nn) {
+				c.add(fmt.Sprintf("%s.networkNames[%d]", p, j), "no container network is named %q", nn)
+			}
+		}
 		if pm.ServicePort != 0 {
 			if j, dup := servicePorts[pm.ServicePort]; dup {
 				c.add(p+".servicePort", "%d is already the service port of portMappings[%d]", pm.ServicePort, j)
@@ -271,6 +276,15 @@ func (a *App) validateNetworks(c *checker) {
 	if a.Container != nil && a.Container.Type == ContainerDocker && container > 1 {
 		c.add("networks", "DOCKER containers may join only one container network")
 	}
+}
+
+func (a *App) hasNetworkNamed(name string) bool {
+	for _, n := range a.Networks {
+		if n.Mode == NetworkContainer && n.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // NumPorts is how many ports each instance gets: the container's port
