@@ -110,7 +110,8 @@ type Actions struct {
 	Phase Phase
 	// Launch this many new instances of Target.Version.
 	Launch int
-	// Kill these instances, most expendable first.
+	// Kill these instances now (ids; chosen unhealthy first, then by
+	// killSelection).
 	Kill []string
 	// Reason explains a failure, or what a waiting deployment waits for.
 	Reason   string
