@@ -330,9 +330,6 @@ func (a *App) validateHealth(c *checker) {
 		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
 			c.add(p+".path", "must start with /")
 		}
-		if hc.Path != "" && !strings.Contains(hc.Protocol, "HTTP") {
-			c.add(p+".path", "is only used by HTTP and HTTPS health checks")
-		}
 		if hc.Port != nil {
 			c.port(p+".port", *hc.Port)
 			if hc.PortIndex != nil {
