@@ -103,17 +103,17 @@ type rule interface {
 	// monotone rules, once they refuse an agent, keep refusing it as more
 	// instances are placed, so Match stops looking at that agent.
 	monotone() bool
-	allow(v string, ok bool, t *tally) bool
-	explain(v string, ok bool, t *tally) string
+	allow(v string, ok bool, t tally) bool
+	explain(v string, ok bool, t tally) string
 }
 
 func check(r rule, a Agent, placed []Placement) Result {
 	v, ok := a.Field(r.field())
 	t := tallyOf(r.field(), v, placed)
-	if r.allow(v, ok, &t) {
+	if r.allow(v, ok, t) {
 		return Result{OK: true}
 	}
-	return Result{Reason: r.explain(v, ok, &t)}
+	return Result{Reason: r.explain(v, ok, t)}
 }
 
 func tallyOf(field, v string, placed []Placement) tally {
@@ -170,8 +170,8 @@ func (u unique) Check(a Agent, placed []Placement) Result { return check(u, a, p
 func (u unique) field() string                            { return u.f }
 func (u unique) static() bool                             { return false }
 func (u unique) monotone() bool                           { return true }
-func (u unique) allow(_ string, ok bool, t *tally) bool   { return ok && t.n == 0 }
-func (u unique) explain(v string, ok bool, t *tally) string {
+func (u unique) allow(_ string, ok bool, t tally) bool    { return ok && t.n == 0 }
+func (u unique) explain(v string, ok bool, t tally) string {
 	if !ok {
 		return missing(u.Name(), u.f)
 	}
@@ -199,7 +199,7 @@ func (c cluster) Check(a Agent, placed []Placement) Result { return check(c, a, 
 func (c cluster) field() string                            { return c.f }
 func (c cluster) static() bool                             { return c.has }
 func (c cluster) monotone() bool                           { return true }
-func (c cluster) allow(v string, ok bool, t *tally) bool {
+func (c cluster) allow(v string, ok bool, t tally) bool {
 	if !ok {
 		return false
 	}
@@ -208,7 +208,7 @@ func (c cluster) allow(v string, ok bool, t *tally) bool {
 	}
 	return t.n == t.total
 }
-func (c cluster) explain(v string, ok bool, t *tally) string {
+func (c cluster) explain(v string, ok bool, t tally) string {
 	switch {
 	case !ok:
 		return missing(c.Name(), c.f)
@@ -247,10 +247,10 @@ func (g groupBy) Check(a Agent, placed []Placement) Result { return check(g, a, 
 func (g groupBy) field() string                            { return g.f }
 func (g groupBy) static() bool                             { return false }
 func (g groupBy) monotone() bool                           { return false }
-func (g groupBy) allow(_ string, ok bool, t *tally) bool {
+func (g groupBy) allow(_ string, ok bool, t tally) bool {
 	return ok && (t.n == 0 || (t.groups >= g.min && t.n == t.min))
 }
-func (g groupBy) explain(v string, ok bool, t *tally) string {
+func (g groupBy) explain(v string, ok bool, t tally) string {
 	switch {
 	case !ok:
 		return missing(g.Name(), g.f)
@@ -297,13 +297,13 @@ func (l like) Check(a Agent, placed []Placement) Result { return check(l, a, pla
 func (l like) field() string                            { return l.f }
 func (l like) static() bool                             { return true }
 func (l like) monotone() bool                           { return true }
-func (l like) allow(v string, ok bool, _ *tally) bool {
+func (l like) allow(v string, ok bool, _ tally) bool {
 	if !ok {
 		return l.negate
 	}
 	return l.re.MatchString(v) != l.negate
 }
-func (l like) explain(v string, ok bool, _ *tally) string {
+func (l like) explain(v string, ok bool, _ tally) string {
 	switch {
 	case !ok:
 		return missing(l.Name(), l.f)
@@ -332,8 +332,8 @@ func (m maxPer) Check(a Agent, placed []Placement) Result { return check(m, a, p
 func (m maxPer) field() string                            { return m.f }
 func (m maxPer) static() bool                             { return false }
 func (m maxPer) monotone() bool                           { return true }
-func (m maxPer) allow(_ string, ok bool, t *tally) bool   { return ok && t.n < m.n }
-func (m maxPer) explain(v string, ok bool, t *tally) string {
+func (m maxPer) allow(_ string, ok bool, t tally) bool    { return ok && t.n < m.n }
+func (m maxPer) explain(v string, ok bool, t tally) string {
 	if !ok {
 		return missing(m.Name(), m.f)
 	}
@@ -355,8 +355,8 @@ func (i is) Check(a Agent, placed []Placement) Result { return check(i, a, place
 func (i is) field() string                            { return i.f }
 func (i is) static() bool                             { return true }
 func (i is) monotone() bool                           { return true }
-func (i is) allow(v string, ok bool, _ *tally) bool   { return ok && v == i.v }
-func (i is) explain(v string, ok bool, _ *tally) string {
+func (i is) allow(v string, ok bool, _ tally) bool    { return ok && v == i.v }
+func (i is) explain(v string, ok bool, _ tally) string {
 	if !ok {
 		return missing(i.Name(), i.f)
 	}

@@ -260,7 +260,7 @@ func newMatcher(req Request, offers []Offer, placed []Placement) *matcher {
 				id = rs.intern(v)
 			}
 			m.vals[a*nr+ri] = id
-			if rs.r.static() && m.agentDead[a].kind == whyNone && !rs.r.allow(v, ok, &tally{}) {
+			if rs.r.static() && m.agentDead[a].kind == whyNone && !rs.r.allow(v, ok, tally{}) {
 				m.agentDead[a] = why{kind: whyRule, i: ri}
 			}
 		}
@@ -312,86 +312,191 @@ func (m *matcher) fits(s *offerState) why {
 	return why{}
 }
 
+// key orders the offers that can take an instance; lower is better. See
+// Match for the order.
+type key struct {
+	spread int
+	gpu    bool
+	fit    float64
+}
+
+func (a key) less(b key) bool {
+	if a.spread != b.spread {
+		return a.spread < b.spread
+	}
+	if a.gpu != b.gpu {
+		return !a.gpu
+	}
+	return a.fit < b.fit
+}
+
+func (m *matcher) score(i int) key {
+	s := &m.st[i]
+	k := key{gpu: m.need[3] == 0 && s.cap[3] > 0}
+	base := s.agent * len(m.rules)
+	for _, ri := range m.dynamic {
+		if rs := &m.rules[ri]; rs.spread {
+			if id := m.vals[base+ri]; id >= 0 {
+				k.spread += rs.c.counts[id]
+			}
+		}
+	}
+	for d := range 4 {
+		if s.cap[d] > 0 {
+			k.fit += (s.free[d] - m.need[d]) / s.cap[d]
+		}
+	}
+	return k
+}
+
+// refuse checks the constraints Match could not settle once per agent.
+// drop is true when the refusal will hold for every later instance.
+func (m *matcher) refuse(s *offerState) (refused, drop bool) {
+	base := s.agent * len(m.rules)
+	for _, ri := range m.dynamic {
+		rs := &m.rules[ri]
+		id := m.vals[base+ri]
+		v := ""
+		if id >= 0 {
+			v = rs.values[id]
+		}
+		if !rs.r.allow(v, id >= 0, rs.tally(id)) {
+			s.why = why{kind: whyRule, i: ri}
+			return true, rs.r.monotone()
+		}
+	}
+	for _, ci := range m.customs {
+		if res := m.req.Constraints[ci].Check(m.agents[s.agent], m.placed); !res.OK {
+			s.why = why{kind: whyCustom, i: ci, text: res.Reason}
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// run places instances one at a time. Offers wait in a heap ordered by key;
+// keys are refreshed lazily, which is sound because an offer's key only
+// grows (GROUP_BY counts rise) except for the offer just used, which is
+// re-scored at once. The first offer off the heap whose fresh key still
+// ranks first and that passes every check is the best one, so each instance
+// costs O(log offers) rather than a scan of all offers.
 func (m *matcher) run() Plan {
 	plan := Plan{Launches: make([]Launch, 0, m.req.Instances)}
-	nr := len(m.rules)
-	cand := make([]int, 0, len(m.offers))
+	h := offerHeap{keys: make([]key, len(m.st))}
 	for i := range m.st {
 		if w := m.agentDead[m.st[i].agent]; w.kind != whyNone {
 			m.st[i].why = w
 			continue
 		}
-		cand = append(cand, i)
+		h.keys[i] = m.score(i)
+		h.items = append(h.items, i)
 	}
+	h.init()
+	var deferred []int // refused for now by GROUP_BY or custom constraints
 	for k := 0; k < m.req.Instances; k++ {
-		best, bestSpread, bestGPU, bestFit := -1, 0, false, 0.0
-		kept := cand[:0]
-		for _, i := range cand {
+		best := -1
+		for len(h.items) > 0 {
+			i := h.items[0]
 			s := &m.st[i]
 			if w := m.fits(s); w.kind != whyNone {
 				s.why = w // resources only shrink: drop the offer for good
+				h.pop()
 				continue
 			}
-			base := s.agent * nr
-			refused, drop := false, false
-			for _, ri := range m.dynamic {
-				rs := &m.rules[ri]
-				id := m.vals[base+ri]
-				t := rs.tally(id)
-				v := ""
-				if id >= 0 {
-					v = rs.values[id]
+			if refused, drop := m.refuse(s); refused {
+				h.pop()
+				if !drop {
+					deferred = append(deferred, i)
 				}
-				if !rs.r.allow(v, id >= 0, &t) {
-					s.why = why{kind: whyRule, i: ri}
-					refused, drop = true, rs.r.monotone()
-					break
-				}
-			}
-			if !refused {
-				for _, ci := range m.customs {
-					if res := m.req.Constraints[ci].Check(m.agents[s.agent], m.placed); !res.OK {
-						s.why = why{kind: whyCustom, i: ci, text: res.Reason}
-						refused = true
-						break
-					}
-				}
-			}
-			if drop {
 				continue
 			}
-			kept = append(kept, i)
-			if refused {
+			if fresh := m.score(i); fresh != h.keys[i] {
+				h.keys[i] = fresh
+				h.down(0)
 				continue
 			}
-			spread := 0
-			for _, ri := range m.dynamic {
-				if rs := &m.rules[ri]; rs.spread {
-					if id := m.vals[base+ri]; id >= 0 {
-						spread += rs.c.counts[id]
-					}
-				}
-			}
-			gpu := m.need[3] == 0 && s.cap[3] > 0
-			fit := 0.0
-			for d := range 4 {
-				if s.cap[d] > 0 {
-					fit += (s.free[d] - m.need[d]) / s.cap[d]
-				}
-			}
-			if best < 0 || spread < bestSpread || (spread == bestSpread && (!gpu && bestGPU || gpu == bestGPU && fit < bestFit)) {
-				best, bestSpread, bestGPU, bestFit = i, spread, gpu, fit
-			}
+			best = i
+			break
 		}
-		cand = kept
 		if best < 0 {
 			plan.Unplaced = m.req.Instances - k
 			m.explain(&plan)
 			return plan
 		}
 		plan.Launches = append(plan.Launches, m.place(best))
+		h.keys[best] = m.score(best)
+		h.down(0)
+		// A placement may lift a GROUP_BY or custom refusal.
+		for _, i := range deferred {
+			h.keys[i] = m.score(i)
+			h.push(i)
+		}
+		deferred = deferred[:0]
 	}
 	return plan
+}
+
+// offerHeap is a binary min-heap of offer indexes by (key, index); written
+// out rather than container/heap so pushes do not box ints.
+type offerHeap struct {
+	keys  []key
+	items []int
+}
+
+func (h *offerHeap) less(a, b int) bool {
+	i, j := h.items[a], h.items[b]
+	if h.keys[i] != h.keys[j] {
+		return h.keys[i].less(h.keys[j])
+	}
+	return i < j
+}
+
+func (h *offerHeap) init() {
+	for i := len(h.items)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *offerHeap) down(i int) {
+	n := len(h.items)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && h.less(r, l) {
+			c = r
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h.items[i], h.items[c] = h.items[c], h.items[i]
+		i = c
+	}
+}
+
+func (h *offerHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.items[i], h.items[p] = h.items[p], h.items[i]
+		i = p
+	}
+}
+
+func (h *offerHeap) push(i int) {
+	h.items = append(h.items, i)
+	h.up(len(h.items) - 1)
+}
+
+func (h *offerHeap) pop() {
+	n := len(h.items) - 1
+	h.items[0] = h.items[n]
+	h.items = h.items[:n]
+	h.down(0)
 }
 
 func round(v float64) float64 { return math.Round(v*1000) / 1000 }
@@ -493,7 +598,7 @@ func (m *matcher) describe(s *offerState) (key, detail string) {
 		if id >= 0 {
 			v = rs.values[id]
 		}
-		return "constraint " + rs.r.Name(), rs.r.explain(v, id >= 0, &t)
+		return "constraint " + rs.r.Name(), rs.r.explain(v, id >= 0, t)
 	case whyCustom:
 		return "constraint " + m.req.Constraints[w.i].Name(), w.text
 	}
