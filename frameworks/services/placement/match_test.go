@@ -425,3 +425,98 @@ func TestMatchAgreesWithCheck(t *testing.T) {
 		}
 	}
 }
+
+// naiveMatch is the documented preference order written as a plain scan of
+// every offer for every instance, with constraints asked through Check.
+func naiveMatch(req Request, offers []Offer, placed []Placement) []string {
+	free := make([]resources.Resources, len(offers))
+	for i, o := range offers {
+		free[i] = o.Resources
+	}
+	all := append([]Placement(nil), placed...)
+	var out []string
+	for range req.Instances {
+		best, bestKey := -1, key{}
+		for i, o := range offers {
+			f := free[i]
+			if f.CPUs < req.Resources.CPUs || f.Mem < req.Resources.Mem || f.Disk < req.Resources.Disk || f.GPUs < req.Resources.GPUs {
+				continue
+			}
+			ok := true
+			for _, c := range req.Constraints {
+				ok = ok && c.Check(o.Agent, all).OK
+			}
+			if !ok {
+				continue
+			}
+			k := key{gpu: req.Resources.GPUs == 0 && o.Resources.GPUs > 0}
+			for _, c := range req.Constraints {
+				if g, isGroup := c.(groupBy); isGroup {
+					v, _ := o.Agent.Field(g.f)
+					for _, p := range all {
+						if pv, has := p.Agent.Field(g.f); has && pv == v {
+							k.spread++
+						}
+					}
+				}
+			}
+			need := [4]float64{req.Resources.CPUs, req.Resources.Mem, req.Resources.Disk, req.Resources.GPUs}
+			for j, d := range [][2]float64{{f.CPUs, o.Resources.CPUs}, {f.Mem, o.Resources.Mem}, {f.Disk, o.Resources.Disk}, {f.GPUs, o.Resources.GPUs}} {
+				if d[1] > 0 {
+					k.fit += (d[0] - need[j]) / d[1] // free after placing, as a share of the offer
+				}
+			}
+			if best < 0 || k.less(bestKey) {
+				best, bestKey = i, k
+			}
+		}
+		if best < 0 {
+			break
+		}
+		free[best] = free[best].Sub(req.Resources)
+		all = append(all, Placement{Agent: offers[best].Agent})
+		out = append(out, offers[best].ID)
+	}
+	return out
+}
+
+// Match's heap must choose exactly what a full scan in the documented order
+// chooses.
+func TestMatchEqualsFullScan(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	specs := [][]string{
+		{"hostname", "UNIQUE"}, {"rack", "GROUP_BY"}, {"rack", "GROUP_BY", "3"}, {"zone", "GROUP_BY"},
+		{"rack", "MAX_PER", "3"}, {"zone", "UNLIKE", "z1"}, {"rack", "CLUSTER"},
+	}
+	for iter := range 300 {
+		var pool []Agent
+		for h := range 12 {
+			pool = append(pool, agent(fmt.Sprintf("h%d", h), "rack", fmt.Sprintf("r%d", rng.Intn(4)), "zone", fmt.Sprintf("z%d", rng.Intn(3))))
+		}
+		var offers []Offer
+		for i := range 1 + rng.Intn(15) {
+			res := fmt.Sprintf("cpus:%d;mem:%d", 1+rng.Intn(6), 512*(1+rng.Intn(6)))
+			if rng.Intn(5) == 0 {
+				res += ";gpus:1"
+			}
+			offers = append(offers, offer(fmt.Sprintf("o%d", i), pool[rng.Intn(len(pool))], res))
+		}
+		var placed []Placement
+		for range rng.Intn(3) {
+			placed = append(placed, Placement{Agent: pool[rng.Intn(len(pool))]})
+		}
+		var cs []Constraint
+		for range rng.Intn(3) {
+			cs = append(cs, mustParse(t, specs[rng.Intn(len(specs))]...))
+		}
+		req := Request{Instances: 1 + rng.Intn(20), Resources: resources.Resources{CPUs: 0.5 * float64(1+rng.Intn(3)), Mem: 256}, Constraints: cs}
+		p := mustMatch(t, req, offers, placed)
+		var got []string
+		for _, l := range p.Launches {
+			got = append(got, l.OfferID)
+		}
+		if want := naiveMatch(req, offers, placed); !reflect.DeepEqual(got, want) {
+			t.Fatalf("iter %d: Match chose %v, a full scan chooses %v (constraints %v)", iter, got, want, cs)
+		}
+	}
+}
