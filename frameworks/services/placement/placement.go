@@ -9,6 +9,15 @@
 // A Plan never commits more of an offer than the offer holds, honours every
 // constraint as instances are added one by one, and, when instances are left
 // unplaced, says per agent and per reason why, so that a user can act on it.
+//
+// Match takes no clock: no placement decision depends on time. Launch
+// backoff and offer filters belong to the framework that calls it.
+//
+// Semantics follow Marathon's constraint documentation: the field
+// "hostname" is the agent's hostname, any other field an agent attribute;
+// an agent without the attribute is refused by every operator but UNLIKE.
+// LIKE and UNLIKE match the whole value with Go's RE2 syntax (Marathon uses
+// Java's; look-arounds and back-references are refused at Parse).
 package placement
 
 import (
