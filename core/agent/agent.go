@@ -19,7 +19,12 @@
 //     WorkDir/meta): each framework's info, each task's info and Spec
 //     before it is launched, the containerizer's checkpoint of its container
 //     once launched, and every status update as it is generated and
-//     acknowledged. Tasks are killed only on KILL_TASK, SHUTDOWN_FRAMEWORK,
+//     acknowledged. An update is sent only once it is on disk, and the
+//     update after an acknowledged one only once the acknowledgement is.
+//     Writes are group-committed in the background: no disk I/O happens
+//     under the agent's lock, so a launch storm neither stalls the event
+//     stream (PINGs included) nor makes tasks wait on each other's fsyncs.
+//     Tasks are killed only on KILL_TASK, SHUTDOWN_FRAMEWORK,
 //     SHUTDOWN and failed health checks: when Run returns they keep running
 //     (unless Config.KillTasksOnExit), and the next Run on the same WorkDir
 //     recovers them before it subscribes: running tasks are re-attached
@@ -320,7 +325,10 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := checkpoint.Open(filepath.Join(wd, metaDir))
+	logf := cfg.Logf
+	meta, err := checkpoint.OpenWith(filepath.Join(wd, metaDir), checkpoint.Options{
+		OnError: func(err error) { logf("agent: %v", err) },
+	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -352,7 +360,7 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 		czs:           czs,
 		czNames:       names,
 		stream:        &http.Client{},
-		calls:         &http.Client{Timeout: callTimeout},
+		calls:         &http.Client{Timeout: callTimeout, Transport: callTransport()},
 		logf:          cfg.Logf,
 		newUUID:       randomUUID,
 		now:           time.Now,
@@ -421,6 +429,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Recovery comes first: the subscription reports the recovered tasks.
 	if err := a.recoverTasks(runCtx); err != nil {
 		a.stop()
+		a.meta.Flush()
 		return err
 	}
 	var loops sync.WaitGroup
@@ -437,6 +446,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	loops.Wait()
 	a.stop()
+	// The next Run (or process) reads what this one wrote.
+	a.meta.Flush()
 	return runErr
 }
 

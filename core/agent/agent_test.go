@@ -113,7 +113,7 @@ func newFakeProcess() *fakeProcess {
 	return p
 }
 
-func (p *fakeProcess) container(t *testing.T, tid string) *fakeContainer {
+func (p *fakeProcess) container(t testing.TB, tid string) *fakeContainer {
 	t.Helper()
 	var c *fakeContainer
 	eventually(t, "container of "+tid+" launched", func() bool {
@@ -156,9 +156,11 @@ type fakeMaster struct {
 	pongs   int
 	ids     int
 	cur     *fakeStream
+	// pingAt and pongAt are when each PING was sent and each PONG came.
+	pingAt, pongAt []time.Time
 }
 
-func newFakeMaster(t *testing.T, ping time.Duration) *fakeMaster {
+func newFakeMaster(t testing.TB, ping time.Duration) *fakeMaster {
 	m := &fakeMaster{ping: ping}
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
 	t.Cleanup(m.srv.Close)
@@ -190,6 +192,7 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 	case agentapi.CallPong:
 		m.mu.Lock()
 		m.pongs++
+		m.pongAt = append(m.pongAt, time.Now())
 		m.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	default:
@@ -239,9 +242,15 @@ func (m *fakeMaster) subscribe(w http.ResponseWriter, r *http.Request, c agentap
 				return
 			}
 		case <-tick.C:
-			if !m.silent.Load() && !write(agentapi.Event{Type: agentapi.EventPing}) {
+			if m.silent.Load() {
+				continue
+			}
+			if !write(agentapi.Event{Type: agentapi.EventPing}) {
 				return
 			}
+			m.mu.Lock()
+			m.pingAt = append(m.pingAt, time.Now())
+			m.mu.Unlock()
 		}
 	}
 }
@@ -278,7 +287,7 @@ func (m *fakeMaster) allUpdates() []gotUpdate {
 	return append([]gotUpdate(nil), m.updates...)
 }
 
-func (m *fakeMaster) waitSubs(t *testing.T, n int) agentapi.Call {
+func (m *fakeMaster) waitSubs(t testing.TB, n int) agentapi.Call {
 	t.Helper()
 	var subs []agentapi.Call
 	eventually(t, fmt.Sprintf("%d subscriptions", n), func() bool {
@@ -289,7 +298,7 @@ func (m *fakeMaster) waitSubs(t *testing.T, n int) agentapi.Call {
 }
 
 // waitUpdate returns the first update of task tid in state, waiting for it.
-func (m *fakeMaster) waitUpdate(t *testing.T, tid, state string) gotUpdate {
+func (m *fakeMaster) waitUpdate(t testing.TB, tid, state string) gotUpdate {
 	t.Helper()
 	var got gotUpdate
 	eventually(t, tid+" "+state, func() bool {
@@ -317,7 +326,7 @@ func (m *fakeMaster) count(uuid []byte) int {
 
 // ---- helpers ----
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -331,7 +340,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // syncLog keeps agent goroutines from logging after the test ended.
 type syncLog struct {
 	mu   sync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 
@@ -349,7 +358,7 @@ type running struct {
 	done   chan error
 }
 
-func testConfig(t *testing.T, m *fakeMaster) Config {
+func testConfig(t testing.TB, m *fakeMaster) Config {
 	return Config{
 		Master:              m.srv.URL,
 		Listen:              "127.0.0.1:0",
@@ -360,13 +369,13 @@ func testConfig(t *testing.T, m *fakeMaster) Config {
 	}
 }
 
-func startAgent(t *testing.T, cfg Config, cs ...containerizer.Containerizer) *running {
+func startAgent(t testing.TB, cfg Config, cs ...containerizer.Containerizer) *running {
 	t.Helper()
 	return startAgentWith(t, cfg, nil, cs...)
 }
 
 // startAgentWith runs prepare on the new Agent before Run.
-func startAgentWith(t *testing.T, cfg Config, prepare func(*Agent), cs ...containerizer.Containerizer) *running {
+func startAgentWith(t testing.TB, cfg Config, prepare func(*Agent), cs ...containerizer.Containerizer) *running {
 	t.Helper()
 	lg := &syncLog{t: t}
 	cfg.Logf = lg.logf
@@ -390,7 +399,7 @@ func startAgentWith(t *testing.T, cfg Config, prepare func(*Agent), cs ...contai
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.cancel()
 	select {
 	case err := <-r.done:
@@ -426,7 +435,7 @@ func runTask(fw mesos.FrameworkInfo, tid string, mod ...func(*mesos.TaskInfo)) a
 	return agentapi.Event{Type: agentapi.EventRunTask, RunTask: &agentapi.RunTask{Framework: fw, Task: ti}}
 }
 
-func getJSON(t *testing.T, url string, v any) int {
+func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -441,7 +450,7 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-func taskState(t *testing.T, a *Agent, tid string) string {
+func taskState(t testing.TB, a *Agent, tid string) string {
 	var st struct {
 		Tasks []stateTask `json:"tasks"`
 	}

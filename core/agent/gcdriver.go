@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"agora/core/agent/checkpoint"
 	"agora/core/agent/gc"
 	"agora/core/agent/updates"
 )
@@ -102,10 +103,15 @@ func (a *Agent) removeCompleted(k updates.Key) {
 		a.logf("agent: gc: sandbox of task %q: %v", k.TaskID, err)
 		return
 	}
-	if err := a.meta.RemoveTask(k.FrameworkID, k.TaskID); err != nil {
+	// Submitted under the lock, so it is ordered before the records of a
+	// task launched by this id later; the framework's records may go with
+	// it, so its info is written again by its next launch.
+	removed := a.meta.Submit(checkpoint.RemoveTaskOp(k.FrameworkID, k.TaskID))
+	delete(a.fwCheckpoints, k.FrameworkID)
+	a.mu.Unlock()
+	if err := removed.Wait(); err != nil {
 		a.logf("agent: gc: %v", err)
 	}
-	a.mu.Unlock()
 	if err := os.RemoveAll(trash); err != nil {
 		a.logf("agent: gc: %v", err)
 	}

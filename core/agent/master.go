@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"agora/core/agentapi"
@@ -72,7 +73,15 @@ func (a *Agent) session(ctx context.Context) (registered bool, err error) {
 	a.mu.Lock()
 	call := a.subscribeLocked(port)
 	silence := missedPings * a.pingInterval
+	// The tasks' states and pending updates the call reports are on disk
+	// before the master hears of them, like the updates themselves.
+	recorded := a.meta.Submit()
 	a.mu.Unlock()
+	select {
+	case <-recorded.Done():
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 	body, err := json.Marshal(call)
 	if err != nil {
 		return false, fmt.Errorf("encode SUBSCRIBE: %w", err)
@@ -208,30 +217,57 @@ func (a *Agent) pong(ctx context.Context, streamID string) {
 	}
 }
 
-// sendLoop sends due status updates while the agent is registered.
+// sendConcurrency bounds the status updates in flight to the master. A
+// task has at most one in flight (its stream's head: the next waits for
+// the acknowledgement), so updates of different tasks go out side by side
+// while each task's stay in order.
+const sendConcurrency = 16
+
+// callTransport is the HTTP transport of calls to the master, keeping a
+// connection open for each update that may be in flight.
+func callTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = sendConcurrency + 2 // and a PONG or two
+	return tr
+}
+
+// sendLoop sends due status updates while the agent is registered, once
+// they are on disk.
 func (a *Agent) sendLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	slots := make(chan struct{}, sendConcurrency)
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
 	for {
+		// Taken before Durable, so a write finishing in between still
+		// wakes the loop.
+		written := a.meta.Changed()
+		durable := a.meta.Durable()
 		a.mu.Lock()
 		streamID := a.streamID
 		var calls []agentapi.Call
 		if streamID != "" {
-			for _, u := range a.updates.Due(a.now()) {
+			for _, u := range a.updates.Due(a.now(), durable) {
 				calls = append(calls, agentapi.Call{Type: agentapi.CallUpdate, AgentID: &mesos.AgentID{Value: a.id}, Update: &u})
 			}
 		}
-		next, pending := a.updates.Next()
+		next, pending := a.updates.Next(durable)
 		a.mu.Unlock()
 
 		for _, c := range calls {
-			if err := a.post(ctx, streamID, c); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// The resend timer retries it; the session notices a dead master.
-				a.logf("agent: UPDATE %s of task %s: %v", c.Update.Status.State, c.Update.Status.TaskID.Value, err)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
+			inFlight.Go(func() {
+				defer func() { <-slots }()
+				if err := a.post(ctx, streamID, c); err != nil && ctx.Err() == nil {
+					// The resend timer retries it; the session notices a dead master.
+					a.logf("agent: UPDATE %s of task %s: %v", c.Update.Status.State, c.Update.Status.TaskID.Value, err)
+				}
+			})
 		}
 
 		wait := time.Hour
@@ -243,6 +279,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-a.sendKick:
+		case <-written:
 		case <-timer.C:
 		}
 	}

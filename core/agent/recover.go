@@ -116,8 +116,8 @@ func (a *Agent) restoredTask(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord) *
 func (a *Agent) restoreLocked(fw mesos.FrameworkInfo, r *checkpoint.TaskRecord) *task {
 	t := a.restoredTask(fw, r)
 	if fw.ID != nil && fw.ID.Value != "" {
-		if err := a.checkpointFrameworkLocked(fw); err != nil {
-			a.logf("agent: recover: %v", err)
+		if op, changed := a.frameworkOpLocked(fw); changed {
+			a.meta.Submit(op)
 		}
 	}
 	a.tasks[t.key] = t

@@ -67,15 +67,19 @@ func (a *Agent) statusLocked(taskID, state, source, reason, message string) meso
 }
 
 // enqueueLocked queues a status update, checkpoints the task's stream and
-// wakes the sender. The update is on disk before it can be sent.
+// wakes the sender. The update is held until its checkpoint is on disk.
 func (a *Agent) enqueueLocked(k updates.Key, st mesos.TaskStatus, latest string) {
 	a.updates.Add(k, st, latest)
 	a.checkpointUpdatesLocked(k)
 	a.kick()
 }
 
-// checkpointUpdatesLocked records a checkpointed task's state and pending
-// updates. A failed write is logged: the task runs on, but a restart would
+// checkpointUpdatesLocked submits a checkpointed task's state and pending
+// updates to the disk and holds its stream until they are there: no update
+// is sent before it is on disk, and after an acknowledgement, no next
+// update before the acknowledgement is (Mesos's rule). The write happens
+// in the background, outside a.mu; a failed one is logged (OnError) and
+// the stream is released anyway: the task runs on, but a restart would
 // recover it from older records.
 func (a *Agent) checkpointUpdatesLocked(k updates.Key) {
 	t := a.tasks[k]
@@ -84,9 +88,8 @@ func (a *Agent) checkpointUpdatesLocked(k updates.Key) {
 	}
 	pending, latest := a.updates.List(k)
 	u := checkpoint.Updates{State: t.state, Latest: latest, Pending: pending}
-	if err := a.meta.PutUpdates(k.FrameworkID, k.TaskID, u); err != nil {
-		a.logf("agent: checkpoint updates of task %q of framework %q: %v", k.TaskID, k.FrameworkID, err)
-	}
+	c := a.meta.Submit(checkpoint.UpdatesOp(k.FrameworkID, k.TaskID, u))
+	a.updates.Hold(k, c.Seq())
 }
 
 // completeLocked forgets a task whose terminal update was acknowledged (or
@@ -99,12 +102,8 @@ func (a *Agent) completeLocked(t *task) {
 	if !t.meta {
 		return
 	}
-	if err := a.meta.PutUpdates(t.key.FrameworkID, t.key.TaskID, checkpoint.Updates{State: t.state}); err != nil {
-		a.logf("agent: checkpoint task %q: %v", t.key.TaskID, err)
-	}
-	if err := a.meta.PutCompleted(t.key.FrameworkID, t.key.TaskID, a.now()); err != nil {
-		a.logf("agent: checkpoint task %q: %v", t.key.TaskID, err)
-	}
+	fid, tid := t.key.FrameworkID, t.key.TaskID
+	a.meta.Submit(checkpoint.UpdatesOp(fid, tid, checkpoint.Updates{State: t.state}), checkpoint.CompletedOp(fid, tid, a.now()))
 }
 
 func (a *Agent) kick() {
@@ -209,16 +208,13 @@ func (a *Agent) handleRunTask(rt *agentapi.RunTask) {
 		Env:         taskEnv(a.id, a.hostname, fid, tid, sandbox, limits.Ports),
 		Limits:      limits,
 	}
-	// What is launched is on disk first, so a restart can always find
-	// (or clean up) the container.
-	if err := a.checkpointFrameworkLocked(rt.Framework); err != nil {
-		fail(mesos.ReasonContainerLaunchFailed, err.Error())
-		return
+	// What is launched goes to disk first, so a restart can always find (or
+	// clean up) the container: the launch waits for this commit.
+	ops := []checkpoint.Op{checkpoint.TaskOp(fid, tid, checkpoint.Task{Containerizer: czName, Spec: spec})}
+	if op, changed := a.frameworkOpLocked(rt.Framework); changed {
+		ops = append([]checkpoint.Op{op}, ops...)
 	}
-	if err := a.meta.PutTask(fid, tid, checkpoint.Task{Containerizer: czName, Spec: spec}); err != nil {
-		fail(mesos.ReasonContainerLaunchFailed, err.Error())
-		return
-	}
+	recorded := a.meta.Submit(ops...)
 	t := &task{
 		key:       key,
 		info:      rt.Task,
@@ -234,32 +230,39 @@ func (a *Agent) handleRunTask(rt *agentapi.RunTask) {
 	a.tasks[key] = t
 	a.setStateLocked(t, a.statusLocked(tid, mesos.TaskStarting, mesos.SourceExecutor, "", ""))
 	a.taskGroup.Add(1)
-	go a.launch(a.launchCtx, t, cz, spec)
+	go a.launch(a.launchCtx, t, cz, spec, recorded)
 }
 
-// checkpointFrameworkLocked records a framework's info when it changed.
-func (a *Agent) checkpointFrameworkLocked(fw mesos.FrameworkInfo) error {
+// frameworkOpLocked is the write of a framework's info if it changed since
+// the last one. A failed write is forgotten by the launch that waits for it,
+// so the next launch writes it again.
+func (a *Agent) frameworkOpLocked(fw mesos.FrameworkInfo) (checkpoint.Op, bool) {
 	b, err := json.Marshal(fw)
 	if err != nil {
-		return fmt.Errorf("checkpoint framework: %w", err)
+		return checkpoint.FrameworkOp(fw), true // the op carries the error
 	}
 	fid := fw.ID.Value
 	if bytes.Equal(a.fwCheckpoints[fid], b) {
-		return nil
-	}
-	if err := a.meta.PutFramework(fw); err != nil {
-		return err
+		return checkpoint.Op{}, false
 	}
 	a.fwCheckpoints[fid] = b
-	return nil
+	return checkpoint.FrameworkOp(fw), true
 }
 
-// launch starts a task's container, checkpoints it and watches it.
-func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containerizer, spec containerizer.Spec) {
+// launch waits for the task's records to be on disk, then starts its
+// container, checkpoints it and watches it.
+func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containerizer, spec containerizer.Spec, recorded *checkpoint.Commit) {
 	defer a.taskGroup.Done()
 	tid := t.key.TaskID
+	err := recorded.Wait()
 
 	a.mu.Lock()
+	if err != nil {
+		delete(a.fwCheckpoints, t.key.FrameworkID)
+		a.finishLocked(t, a.statusLocked(tid, mesos.TaskFailed, mesos.SourceAgent, mesos.ReasonContainerLaunchFailed, err.Error()))
+		a.mu.Unlock()
+		return
+	}
 	if t.killRequested {
 		a.finishLocked(t, a.statusLocked(tid, mesos.TaskKilled, mesos.SourceAgent, mesos.ReasonTaskKilledDuringLaunch, "killed before it was launched"))
 		a.mu.Unlock()
@@ -275,10 +278,22 @@ func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containeri
 		a.mu.Unlock()
 		return
 	}
-	a.checkpointContainer(t, cz, c)
+	cp, cpErr := containerCheckpoint(cz, c)
 
 	a.mu.Lock()
 	t.container = c
+	// The container's checkpoint is submitted before the RUNNING update,
+	// so it is on disk before RUNNING can be sent (writes become durable in
+	// submission order). A crash between the two leaves a task recorded
+	// STARTING, or RUNNING without a container: either way recovery
+	// destroys the container and fails the task, whose RUNNING was never
+	// sent.
+	if cpErr == nil && cp != nil {
+		a.meta.Submit(checkpoint.ContainerOp(t.key.FrameworkID, tid, cp))
+	} else if cpErr != nil {
+		// The task runs, but a restarted agent will fail it.
+		a.logf("agent: checkpoint container of task %q: %v", tid, cpErr)
+	}
 	if t.killRequested {
 		// Killed while launching: finish the kill now that there is
 		// something to kill; its exit reports TASK_KILLED.
@@ -290,20 +305,14 @@ func (a *Agent) launch(ctx context.Context, t *task, cz containerizer.Containeri
 	a.watch(t, cz, c)
 }
 
-// checkpointContainer records what the containerizer needs to recover c.
-func (a *Agent) checkpointContainer(t *task, cz containerizer.Containerizer, c containerizer.Container) {
+// containerCheckpoint is what the containerizer needs to recover c, nil if
+// it cannot recover containers.
+func containerCheckpoint(cz containerizer.Containerizer, c containerizer.Container) ([]byte, error) {
 	rc, ok := cz.(containerizer.Recoverer)
 	if !ok {
-		return
+		return nil, nil
 	}
-	cp, err := rc.Checkpoint(c)
-	if err == nil {
-		err = a.meta.PutContainer(t.key.FrameworkID, t.key.TaskID, cp)
-	}
-	if err != nil {
-		// The task runs, but a restarted agent will fail it.
-		a.logf("agent: checkpoint container of task %q: %v", t.key.TaskID, err)
-	}
+	return rc.Checkpoint(c)
 }
 
 // runningLocked reports a launched or recovered task running and starts

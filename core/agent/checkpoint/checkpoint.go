@@ -10,16 +10,34 @@
 //	frameworks/<framework>/framework.json
 //	frameworks/<framework>/tasks/<task>/task.json
 //	frameworks/<framework>/tasks/<task>/container
-//	frameworks/<framework>/tasks/<task>/updates.json
+//	frameworks/<framework>/tasks/<task>/updates.log
 //	frameworks/<framework>/tasks/<task>/completed.json
 //
-// Contract: every write replaces one whole file atomically and durably
-// (temporary file, fsync, rename, fsync of the directory), so a record is
-// either the old one or the new one, never half-written; temporary files
-// left by a crash are ignored and removed by the next write of that file.
-// Load reports an unreadable record as that task's error instead of failing
-// the whole load, so one corrupt task cannot stop a restart. A Store is safe
-// for concurrent use as long as one file is not written concurrently.
+// updates.log is append-only: each record is a whole Updates snapshot
+// framed as "<crc32c in hex> <json>\n", and the last intact record is the
+// task's state. Appending needs one fsync of the file, where replacing a
+// file needs two dependent ones (file, then directory); the log is
+// rewritten whole once it grows past maxLogSize. A record cut short by a
+// crash fails its checksum and is ignored, and cut off before the next
+// append. (Agents before the log kept updates.json; Load still reads it.)
+//
+// Contract: writes are submitted (Submit, or the blocking Put* helpers) and
+// applied in submission order by one writer goroutine, which groups every
+// write waiting when it starts into one batch: it writes the files, fsyncs
+// them all at once (concurrent fsyncs share the file system's journal
+// commits), renames replacements into place, fsyncs the directories that
+// gained entries, and only then reports the batch's commits done. So a
+// caller blocks on its batch, never on other callers' fsyncs one by one,
+// and a commit is done only once its records are on disk. A record that
+// exists is replaced whole (temporary file, fsync, rename, fsync of the
+// directory), so it is either the old one or the new one; one that does
+// not exist yet is written in place, so a crash before its commit is done
+// may leave it torn, which Load reports as that record's error (see batch
+// for why nothing can have acted on it). Temporary files left by a crash
+// are ignored and removed by the next write of that file. Load reports an
+// unreadable record as that task's error instead of failing the whole
+// load, so one corrupt task cannot stop a restart. A Store is safe for
+// concurrent use.
 package checkpoint
 
 import (
@@ -31,6 +49,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"agora/core/containerizer"
@@ -42,9 +61,11 @@ const (
 	frameworkFile = "framework.json"
 	taskFile      = "task.json"
 	containerFile = "container"
-	updatesFile   = "updates.json"
+	updatesLog    = "updates.log"
 	completedFile = "completed.json"
-	tmpMarker     = ".tmp-"
+	// legacyUpdatesFile is where agents before updates.log kept the stream.
+	legacyUpdatesFile = "updates.json"
+	tmpMarker         = ".tmp-"
 )
 
 // Task is what the agent launched: enough to find the container again.
@@ -69,17 +90,50 @@ type completed struct {
 	At time.Time `json:"at"`
 }
 
+// Options tunes a Store. The zero value is what an agent wants.
+type Options struct {
+	// Sync makes a file's or a directory's contents durable; default
+	// (*os.File).Sync, fsync(2). Tests stall it to play a slow disk.
+	Sync func(*os.File) error
+	// OnError is told of every write that failed, for logging: most callers
+	// do not wait for their writes. Default: nothing.
+	OnError func(error)
+}
+
 // Store reads and writes checkpoints under one directory.
 type Store struct {
-	dir string
+	dir     string
+	sync    func(*os.File) error
+	onError func(error)
+
+	mu      sync.Mutex
+	queue   []*Commit // submitted, not yet taken by the writer
+	last    uint64    // sequence number of the last commit submitted
+	durable uint64    // every commit up to this one is done
+	changed chan struct{}
+	writing bool // a writer goroutine is running
+
+	// logs is the length of each updates.log's intact records as the
+	// writer last wrote or checked it. Only the writer goroutine (one at a
+	// time) uses it.
+	logs map[string]int64
 }
 
 // Open returns the store rooted at dir, creating dir if needed.
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "frameworks"), 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	if o.Sync == nil {
+		o.Sync = (*os.File).Sync
+	}
+	if o.OnError == nil {
+		o.OnError = func(error) {}
+	}
+	return &Store{dir: dir, sync: o.Sync, onError: o.OnError, changed: make(chan struct{}), logs: map[string]int64{}}, nil
 }
 
 // Dir is the store's root.
@@ -102,79 +156,41 @@ func checkName(field, id string) error {
 	return nil
 }
 
-// PutFramework records a framework's info.
+// PutFramework records a framework's info and waits until it is on disk.
 func (s *Store) PutFramework(info mesos.FrameworkInfo) error {
-	if info.ID == nil {
-		return errors.New("checkpoint: framework.id is missing")
-	}
-	if err := checkName("framework.id", info.ID.Value); err != nil {
-		return err
-	}
-	dir := s.frameworkDir(info.ID.Value)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return writeJSON(filepath.Join(dir, frameworkFile), info)
+	return s.Submit(FrameworkOp(info)).Wait()
 }
 
 // PutTask starts a task's records afresh (a task id reused after an earlier
-// task completed replaces the old records) with what is about to launch.
+// task completed replaces the old records) with what is about to launch,
+// and waits until they are on disk.
 func (s *Store) PutTask(fid, tid string, t Task) error {
-	if err := checkName("framework.id", fid); err != nil {
-		return err
-	}
-	if err := checkName("task.task_id", tid); err != nil {
-		return err
-	}
-	dir := s.TaskDir(fid, tid)
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	return writeJSON(filepath.Join(dir, taskFile), t)
+	return s.Submit(TaskOp(fid, tid, t)).Wait()
 }
 
-// PutContainer records the containerizer's checkpoint of a launched task.
+// PutContainer records the containerizer's checkpoint of a launched task
+// and waits until it is on disk.
 func (s *Store) PutContainer(fid, tid string, cp []byte) error {
-	return writeFile(filepath.Join(s.TaskDir(fid, tid), containerFile), cp)
+	return s.Submit(ContainerOp(fid, tid, cp)).Wait()
 }
 
-// PutUpdates records a task's state and unacknowledged updates.
+// PutUpdates records a task's state and unacknowledged updates and waits
+// until they are on disk.
 func (s *Store) PutUpdates(fid, tid string, u Updates) error {
-	return writeJSON(filepath.Join(s.TaskDir(fid, tid), updatesFile), u)
+	return s.Submit(UpdatesOp(fid, tid, u)).Wait()
 }
 
 // PutCompleted marks a task as done with: its terminal update was
 // acknowledged (or its framework removed) at at. Its records and sandbox
-// are kept until garbage collection.
+// are kept until garbage collection. It waits until the mark is on disk.
 func (s *Store) PutCompleted(fid, tid string, at time.Time) error {
-	return writeJSON(filepath.Join(s.TaskDir(fid, tid), completedFile), completed{At: at})
+	return s.Submit(CompletedOp(fid, tid, at)).Wait()
 }
 
 // RemoveTask deletes a task's records, and its framework's once no task is
-// left.
+// left, and waits until that is done.
 func (s *Store) RemoveTask(fid, tid string) error {
-	if err := checkName("framework.id", fid); err != nil {
-		return err
-	}
-	if err := checkName("task.task_id", tid); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(s.TaskDir(fid, tid)); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tasks := filepath.Join(s.frameworkDir(fid), "tasks")
-	if entries, err := os.ReadDir(tasks); err == nil && len(entries) == 0 {
-		if err := os.RemoveAll(s.frameworkDir(fid)); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
-	return nil
+	return s.Submit(RemoveTaskOp(fid, tid)).Wait()
 }
 
 // Framework is one framework's records as loaded.
@@ -205,7 +221,9 @@ type TaskRecord struct {
 	CompletedErr error
 }
 
-// Load reads every framework and task record, in id order.
+// Load reads every framework and task record, in id order. It may run
+// while writes are in progress; it then sees each record either before or
+// after the write.
 func (s *Store) Load() ([]*Framework, error) {
 	fwDirs, err := readDirs(filepath.Join(s.dir, "frameworks"))
 	if err != nil {
@@ -243,16 +261,13 @@ func (s *Store) loadTask(fid, tid string) *TaskRecord {
 		r.TaskErr = fmt.Errorf("%s is missing", taskFile)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, containerFile)); err == nil {
-		r.Container = b
+		if len(b) > 0 { // empty: created, then a crash before its data
+			r.Container = b
+		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		r.ContainerErr = err
 	}
-	var u Updates
-	if err := readJSON(filepath.Join(dir, updatesFile), &u); err == nil {
-		r.Updates = &u
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		r.UpdatesErr = err
-	}
+	r.Updates, r.UpdatesErr = readUpdates(dir)
 	var c completed
 	if err := readJSON(filepath.Join(dir, completedFile), &c); err == nil {
 		r.Completed = &c.At
@@ -260,6 +275,35 @@ func (s *Store) loadTask(fid, tid string) *TaskRecord {
 		r.CompletedErr = err
 	}
 	return r
+}
+
+// readUpdates reads a task's updates log, or the updates.json of an older
+// agent if there is no log. Both missing is (nil, nil).
+func readUpdates(dir string) (*Updates, error) {
+	b, err := os.ReadFile(filepath.Join(dir, updatesLog))
+	if errors.Is(err, fs.ErrNotExist) {
+		var u Updates
+		switch err := readJSON(filepath.Join(dir, legacyUpdatesFile), &u); {
+		case err == nil:
+			return &u, nil
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil
+		default:
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := lastRecord(b)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	var u Updates
+	if err := json.Unmarshal(rec, &u); err != nil {
+		return nil, fmt.Errorf("%s is corrupt: %w", updatesLog, err)
+	}
+	return &u, nil
 }
 
 // readDirs lists the subdirectories of dir, sorted, skipping temporaries.
@@ -289,53 +333,7 @@ func readJSON(file string, v any) error {
 	return nil
 }
 
-func writeJSON(file string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("checkpoint: encode %s: %w", filepath.Base(file), err)
-	}
-	return writeFile(file, b)
-}
-
-// writeFile replaces file with data atomically and durably.
-func writeFile(file string, data []byte) error {
-	dir := filepath.Dir(file)
-	// A fixed temporary name: one left by a crash is truncated and reused.
-	tmp, err := os.OpenFile(tmpName(file), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("checkpoint: write %s: %w", file, err)
-	}
-	// The rename is durable only once the directory is.
-	return syncDir(dir)
-}
-
 // tmpName is file's temporary twin, which Load never reads.
 func tmpName(file string) string {
 	return filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+tmpMarker+"w")
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -5,9 +5,16 @@
 // a stream is in flight: Due hands it out to be sent, then again after the
 // retry interval (doubling up to a cap) until Acknowledge names its UUID,
 // which pops it and makes the next update due at once. Reset makes every head
-// due again, for resending after a reconnect. The Manager does no I/O, reads
-// no clock and is not safe for concurrent use; the caller passes the time in
-// and holds its own lock.
+// due again, for resending after a reconnect.
+//
+// A stream can be held back until a checkpoint is durable (Hold): the caller
+// numbers its checkpoint writes, holds a stream on the number of the write
+// that recorded its latest change (an update added, an acknowledgement),
+// and passes Due the number up to which writes are on disk. So an update is
+// sent only once it is on disk, and the update after an acknowledged one
+// only once the acknowledgement is. The Manager does no I/O, reads no clock
+// and is not safe for concurrent use; the caller passes the time in and
+// holds its own lock.
 package updates
 
 import (
@@ -42,6 +49,8 @@ type stream struct {
 	sent     bool
 	due      time.Time
 	interval time.Duration
+	// hold is the checkpoint that must be durable before the head is sent.
+	hold uint64
 }
 
 // New returns an empty Manager that resends an unacknowledged update after
@@ -68,12 +77,25 @@ func (m *Manager) Add(k Key, st mesos.TaskStatus, latest string) {
 	s.latest = latest
 }
 
-// Due returns the updates to send at now: every head not yet sent and every
-// head whose resend time has come, in key order. It schedules each one's
-// next resend.
-func (m *Manager) Due(now time.Time) []agentapi.Update {
+// Hold keeps k's stream from being sent until checkpoint seq is durable.
+// Holds only grow: a smaller seq than the current hold changes nothing. A
+// task without pending updates has nothing to hold.
+func (m *Manager) Hold(k Key, seq uint64) {
+	if s := m.streams[k]; s != nil {
+		s.hold = max(s.hold, seq)
+	}
+}
+
+// Due returns the updates to send at now, with checkpoints up to durable
+// on disk: every head not yet sent and every head whose resend time has
+// come, in key order, except those held for a later checkpoint. It
+// schedules each one's next resend.
+func (m *Manager) Due(now time.Time, durable uint64) []agentapi.Update {
 	var due []Key
 	for k, s := range m.streams {
+		if s.hold > durable {
+			continue
+		}
 		if !s.sent || !now.Before(s.due) {
 			due = append(due, k)
 		}
@@ -94,10 +116,15 @@ func (m *Manager) Due(now time.Time) []agentapi.Update {
 	return out
 }
 
-// Next returns when Due will next return something: the zero time if a head
-// is waiting to be sent for the first time, ok=false if nothing is pending.
-func (m *Manager) Next() (t time.Time, ok bool) {
+// Next returns when Due, given the same durable, will next return
+// something: the zero time if a head is waiting to be sent for the first
+// time, ok=false if nothing is pending. Held streams are left out: they
+// wait for the checkpoint, not for the clock.
+func (m *Manager) Next(durable uint64) (t time.Time, ok bool) {
 	for _, s := range m.streams {
+		if s.hold > durable {
+			continue
+		}
 		if !s.sent {
 			return time.Time{}, true
 		}

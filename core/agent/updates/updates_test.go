@@ -16,7 +16,7 @@ func status(tid, state string, id byte) mesos.TaskStatus {
 
 func states(m *Manager, now time.Time) []string {
 	var out []string
-	for _, u := range m.Due(now) {
+	for _, u := range m.Due(now, 0) {
 		out = append(out, fmt.Sprintf("%s/%s:%s(latest %s)", u.FrameworkID.Value, u.Status.TaskID.Value, u.Status.State, u.LatestState))
 	}
 	return out
@@ -53,7 +53,7 @@ func TestOnlyHeadInFlightAndInOrder(t *testing.T) {
 	if m.Len() != 0 {
 		t.Fatalf("stream kept after its last ack: %d", m.Len())
 	}
-	if _, ok := m.Next(); ok {
+	if _, ok := m.Next(0); ok {
 		t.Fatal("Next reports work with nothing pending")
 	}
 }
@@ -67,13 +67,13 @@ func TestResendBackoffDoublesToCap(t *testing.T) {
 	last := now
 	for i := 0; i < 6; i++ {
 		if i > 0 {
-			next, ok := m.Next()
+			next, ok := m.Next(0)
 			if !ok {
 				t.Fatal("no resend scheduled")
 			}
 			now = next
 		}
-		if got := m.Due(now); len(got) != 1 {
+		if got := m.Due(now, 0); len(got) != 1 {
 			t.Fatalf("send %d: got %d updates", i, len(got))
 		}
 		if i > 0 {
@@ -92,7 +92,7 @@ func TestResetResendsEverythingAtOnce(t *testing.T) {
 	eq(t, states(m, t0), []string{"f/a:TASK_FAILED(latest TASK_FAILED)", "f/b:TASK_RUNNING(latest TASK_RUNNING)"})
 	eq(t, states(m, t0.Add(time.Second)), nil)
 	m.Reset()
-	if next, ok := m.Next(); !ok || !next.IsZero() {
+	if next, ok := m.Next(0); !ok || !next.IsZero() {
 		t.Fatalf("after Reset Next = %v, %v; want due at once", next, ok)
 	}
 	eq(t, states(m, t0.Add(time.Second)), []string{"f/a:TASK_FAILED(latest TASK_FAILED)", "f/b:TASK_RUNNING(latest TASK_RUNNING)"})
@@ -116,6 +116,45 @@ func TestDropFrameworkAndUnknownAck(t *testing.T) {
 	}
 }
 
+// TestHeldUntilCheckpointed: an update is not sent before the checkpoint
+// that recorded it is durable, nor the update after an acknowledgement
+// before the acknowledgement's checkpoint is; other tasks are not held up.
+func TestHeldUntilCheckpointed(t *testing.T) {
+	m := New(10*time.Second, time.Minute)
+	a, b := Key{"f", "a"}, Key{"f", "b"}
+	m.Add(a, status("a", mesos.TaskStarting, 1), mesos.TaskStarting)
+	m.Hold(a, 1)
+	m.Add(a, status("a", mesos.TaskRunning, 2), mesos.TaskRunning)
+	m.Hold(a, 2)
+	m.Add(b, status("b", mesos.TaskRunning, 3), mesos.TaskRunning)
+	m.Hold(b, 3)
+	m.Hold(b, 1) // holds only grow
+
+	get := func(durable uint64) []string {
+		var out []string
+		for _, u := range m.Due(t0, durable) {
+			out = append(out, u.Status.TaskID.Value+":"+u.Status.State)
+		}
+		return out
+	}
+	if _, ok := m.Next(1); ok {
+		t.Fatal("Next counts held streams")
+	}
+	eq(t, get(1), nil) // a's whole stream waits for its latest checkpoint
+	eq(t, get(2), []string{"a:TASK_STARTING"})
+	if _, _, err := m.Acknowledge(a, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	m.Hold(a, 4) // the acknowledgement's checkpoint
+	eq(t, get(3), []string{"b:TASK_RUNNING"})
+	eq(t, get(3), nil)
+	eq(t, get(4), []string{"a:TASK_RUNNING"})
+	m.Hold(Key{"f", "none"}, 9) // nothing pending: nothing to hold
+	if m.Len() != 2 {
+		t.Fatalf("Hold created a stream: %d", m.Len())
+	}
+}
+
 // BenchmarkDue1000Tasks is the sender's wake-up on a busy agent: 1000 tasks
 // with an update in flight, one of them newly due.
 func BenchmarkDue1000Tasks(b *testing.B) {
@@ -123,12 +162,12 @@ func BenchmarkDue1000Tasks(b *testing.B) {
 	for i := 0; i < 1000; i++ {
 		m.Add(Key{"f", fmt.Sprint(i)}, status(fmt.Sprint(i), mesos.TaskRunning, byte(i)), mesos.TaskRunning)
 	}
-	m.Due(t0)
+	m.Due(t0, 0)
 	k := Key{"f", "new"}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.Add(k, status("new", mesos.TaskRunning, 1), mesos.TaskRunning)
-		if len(m.Due(t0.Add(time.Second))) != 1 {
+		if len(m.Due(t0.Add(time.Second), 0)) != 1 {
 			b.Fatal("want exactly the new update due")
 		}
 		m.Acknowledge(k, []byte{1})
