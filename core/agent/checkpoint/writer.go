@@ -222,7 +222,10 @@ func (s *Store) writeLoop() {
 // such a record torn, which Load reports as corrupt (or, for a log, as
 // never written); since no commit of the batch was done, nobody acted on
 // it: no container was launched on a torn task.json, no update sent on a
-// torn log record. A record being replaced is either old or new.
+// torn log record. A record being replaced is either old or new. A rename
+// only changes a directory entry, durable once the directory is fsynced,
+// so replacements keep their directory's fsync even though the name
+// existed; an append changes no directory and needs none.
 type batch struct {
 	s *Store
 	// replaced are whole-file writes awaiting their rename, by record path,
@@ -325,6 +328,8 @@ func (b *batch) stage(c *Commit, op Op) error {
 	case opContainer:
 		return b.put(filepath.Join(s.TaskDir(op.fid, op.tid), containerFile), op.data, c)
 	case opCompleted:
+		// A completed task's log is done with: stop tracking it.
+		delete(s.logs, filepath.Join(s.TaskDir(op.fid, op.tid), updatesLog))
 		return b.put(filepath.Join(s.TaskDir(op.fid, op.tid), completedFile), op.data, c)
 	case opUpdates:
 		return b.appendLog(filepath.Join(s.TaskDir(op.fid, op.tid), updatesLog), op.data, c)
