@@ -224,6 +224,9 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*d
 		if cerrdefs.IsConflict(err) {
 			return nil, fmt.Errorf("container %s already exists: %w", p.name, err)
 		}
+		// The daemon may have created it before the request was cut short
+		// (timeout, cancelled launch): remove it by name.
+		c.removeQuietly(p.name, spec.ContainerID)
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	for _, w := range created.Warnings {
