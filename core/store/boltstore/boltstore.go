@@ -128,7 +128,7 @@ func (s *Store) Path() string { return s.path }
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return store.KV{}, fmt.Errorf("boltstore: get: %w", err)
 	}
 	if err := s.usable(ctx); err != nil {
@@ -152,7 +152,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 
 // List implements store.Store. Prefix "/" lists every key.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, error) {
-	if err := validPrefix(prefix); err != nil {
+	if err := store.ValidPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("boltstore: list: %w", err)
 	}
 	if err := s.usable(ctx); err != nil {
@@ -184,7 +184,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, error) {
 
 // Put implements store.Store.
 func (s *Store) Put(ctx context.Context, key string, value []byte, expect int64) (int64, error) {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return 0, fmt.Errorf("boltstore: put: %w", err)
 	}
 	if expect < store.Any {
@@ -200,7 +200,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expect int64)
 // Delete implements store.Store. Expect Absent (0) never matches an
 // existing key, so it yields ErrConflict, or ErrNotFound when missing.
 func (s *Store) Delete(ctx context.Context, key string, expect int64) error {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return fmt.Errorf("boltstore: delete: %w", err)
 	}
 	if expect < store.Any {
@@ -216,7 +216,7 @@ func (s *Store) Delete(ctx context.Context, key string, expect int64) error {
 // Watch implements store.Store; see the package comment for what a channel
 // closing early means.
 func (s *Store) Watch(ctx context.Context, prefix string) (<-chan store.Event, error) {
-	if err := validPrefix(prefix); err != nil {
+	if err := store.ValidPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("boltstore: watch: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -397,7 +397,7 @@ func (s *Store) publish(batch []*write) {
 			continue
 		}
 		for wt := range s.watchers {
-			if !under(w.event.KV.Key, wt.prefix) {
+			if !store.Under(w.event.KV.Key, wt.prefix) {
 				continue
 			}
 			ev := *w.event

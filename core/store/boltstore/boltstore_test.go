@@ -256,26 +256,6 @@ func TestDecideCompareAndSet(t *testing.T) {
 	}
 }
 
-func TestUnder(t *testing.T) {
-	cases := []struct {
-		key, prefix string
-		want        bool
-	}{
-		{"/a/x", "/a", true},
-		{"/a/x/y", "/a", true},
-		{"/a", "/a", false},
-		{"/ab", "/a", false},
-		{"/a-", "/a", false},
-		{"/b/a/x", "/a", false},
-		{"/anything", "/", true},
-	}
-	for _, c := range cases {
-		if got := under(c.key, c.prefix); got != c.want {
-			t.Errorf("under(%q, %q) = %v, want %v", c.key, c.prefix, got, c.want)
-		}
-	}
-}
-
 // The lock holds across processes too: a second master started on the same
 // file fails at once with ErrLocked.
 func TestOpenFailsWhileAnotherProcessHoldsTheFile(t *testing.T) {

@@ -1,9 +1,7 @@
 package zkstore
 
 import (
-	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // Znode naming (see the package comment): a key's last element is a leaf
@@ -18,74 +16,6 @@ const (
 	escEsc  = "%25" // an element starting with "%"
 	logName = "%log"
 )
-
-// validKey enforces store.Store's key rules, which are ZooKeeper's path
-// rules, plus the characters ZooKeeper refuses in a path, so that a bad key
-// is refused here with an error naming it rather than by the server.
-func validKey(key string) error {
-	why := ""
-	switch {
-	case key == "":
-		why = "empty"
-	case key[0] != '/':
-		why = `must start with "/"`
-	case key == "/":
-		why = `"/" is the root, not a key`
-	case strings.HasSuffix(key, "/"):
-		why = `must not end with "/"`
-	case strings.Contains(key, "//"):
-		why = `must not contain "//"`
-	case !utf8.ValidString(key):
-		why = "must be valid UTF-8"
-	default:
-		for _, r := range key {
-			if badRune(r) {
-				why = fmt.Sprintf("must not contain %U (ZooKeeper refuses it in a path)", r)
-				break
-			}
-		}
-		if why != "" {
-			break
-		}
-		for _, part := range strings.Split(key[1:], "/") {
-			if part == "." || part == ".." {
-				why = fmt.Sprintf("must not contain a %q element", part)
-				break
-			}
-		}
-	}
-	if why != "" {
-		return fmt.Errorf("invalid key %q: %s", key, why)
-	}
-	return nil
-}
-
-// badRune lists the characters ZooKeeper's PathUtils refuses.
-func badRune(r rune) bool {
-	return r <= 0x1f ||
-		(r >= 0x7f && r <= 0x9f) ||
-		(r >= 0xd800 && r <= 0xf8ff) ||
-		(r >= 0xfff0 && r <= 0xffff)
-}
-
-// validPrefix accepts any valid key, and "/" for the whole store.
-func validPrefix(prefix string) error {
-	if prefix == "/" {
-		return nil
-	}
-	if err := validKey(prefix); err != nil {
-		return fmt.Errorf("prefix: %w", err)
-	}
-	return nil
-}
-
-// under reports whether key is strictly below prefix in the key hierarchy.
-func under(key, prefix string) bool {
-	if prefix == "/" {
-		return true
-	}
-	return len(key) > len(prefix) && key[len(prefix)] == '/' && strings.HasPrefix(key, prefix)
-}
 
 func escape(elem string) string {
 	switch {

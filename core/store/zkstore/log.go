@@ -154,7 +154,7 @@ type seqEvent struct {
 // Watch implements store.Store; see the package comment for what a channel
 // closing early means.
 func (s *Store) Watch(ctx context.Context, prefix string) (<-chan store.Event, error) {
-	if err := validPrefix(prefix); err != nil {
+	if err := store.ValidPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("zkstore: watch: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -231,7 +231,7 @@ func (s *Store) dropLocked(w *watcher) {
 
 // sendLocked delivers a copy of ev to w, or drops w if it is full.
 func (s *Store) sendLocked(w *watcher, ev store.Event) {
-	if !under(ev.KV.Key, w.prefix) {
+	if !store.Under(ev.KV.Key, w.prefix) {
 		return
 	}
 	if ev.Type == store.Put {

@@ -127,7 +127,7 @@ func Open(servers []string, root string, sessionTimeout time.Duration, logf func
 	if len(servers) == 0 {
 		return nil, errors.New("zkstore: open: servers is empty")
 	}
-	if err := validKey(root); err != nil {
+	if err := store.ValidKey(root); err != nil {
 		return nil, fmt.Errorf("zkstore: open: root: %w", err)
 	}
 	if sessionTimeout <= 0 {
@@ -174,7 +174,7 @@ func (s *Store) Root() string { return s.lay.root }
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return store.KV{}, fmt.Errorf("zkstore: get: %w", err)
 	}
 	if err := s.usable(); err != nil {
@@ -212,7 +212,7 @@ func (s *Store) read(ctx context.Context, key, path string) (store.KV, error) {
 
 // List implements store.Store. Prefix "/" lists every key.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, error) {
-	if err := validPrefix(prefix); err != nil {
+	if err := store.ValidPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("zkstore: list: %w", err)
 	}
 	if err := s.usable(); err != nil {
@@ -335,7 +335,7 @@ func parallel(ctx context.Context, n int, fn func(i int) error) error {
 
 // Put implements store.Store.
 func (s *Store) Put(ctx context.Context, key string, value []byte, expect int64) (int64, error) {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return 0, fmt.Errorf("zkstore: put: %w", err)
 	}
 	if expect < store.Any {
@@ -379,7 +379,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expect int64)
 // Delete implements store.Store. Expect Absent (0) never matches an
 // existing key, so it yields ErrConflict, or ErrNotFound when missing.
 func (s *Store) Delete(ctx context.Context, key string, expect int64) error {
-	if err := validKey(key); err != nil {
+	if err := store.ValidKey(key); err != nil {
 		return fmt.Errorf("zkstore: delete: %w", err)
 	}
 	if expect < store.Any {
