@@ -118,7 +118,7 @@ func buildPlan(cfg Config, spec containerizer.Spec) (*plan, error) {
 	if err := setParameters(p, env, di.Parameters); err != nil {
 		return nil, err
 	}
-	p.config.Env = env.list()
+	p.config.Env = env.List()
 	setLimits(p.host, spec.Limits)
 	return p, nil
 }
@@ -278,8 +278,8 @@ func setCommand(c *container.Config, cmd *mesos.CommandInfo) error {
 // sandbox variables pointing at SandboxPath (the host path means nothing
 // inside the container), then the command's variables. A later definition
 // of a name replaces an earlier one.
-func environ(specEnv []string, cmd *mesos.CommandInfo) (*envList, error) {
-	env := &envList{}
+func environ(specEnv []string, cmd *mesos.CommandInfo) (*containerizer.Env, error) {
+	env := &containerizer.Env{}
 	for i, kv := range specEnv {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
@@ -288,9 +288,9 @@ func environ(specEnv []string, cmd *mesos.CommandInfo) (*envList, error) {
 		if name == "MESOS_SANDBOX" || name == "MESOS_DIRECTORY" {
 			value = SandboxPath
 		}
-		env.set(name, value)
+		env.Set(name, value)
 	}
-	env.set("MESOS_SANDBOX", SandboxPath)
+	env.Set("MESOS_SANDBOX", SandboxPath)
 	if cmd != nil && cmd.Environment != nil {
 		for i, v := range cmd.Environment.Variables {
 			if v.Name == "" || strings.Contains(v.Name, "=") {
@@ -299,7 +299,7 @@ func environ(specEnv []string, cmd *mesos.CommandInfo) (*envList, error) {
 			if v.Type != "" && v.Type != "VALUE" {
 				return nil, fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the docker containerizer", i, v.Name, v.Type)
 			}
-			env.set(v.Name, v.Value)
+			env.Set(v.Name, v.Value)
 		}
 	}
 	return env, nil
@@ -313,7 +313,7 @@ func environ(specEnv []string, cmd *mesos.CommandInfo) (*envList, error) {
 const supportedParameters = "env, init, label, read-only, stop-signal, user, workdir"
 
 // setParameters applies the supported docker run options.
-func setParameters(p *plan, env *envList, params []mesos.Parameter) error {
+func setParameters(p *plan, env *containerizer.Env, params []mesos.Parameter) error {
 	for i, prm := range params {
 		field := fmt.Sprintf("container.docker.parameters[%d] (%s)", i, prm.Key)
 		key := strings.TrimLeft(prm.Key, "-")
@@ -324,7 +324,7 @@ func setParameters(p *plan, env *envList, params []mesos.Parameter) error {
 				return fmt.Errorf("%s: %q is not NAME=value", field, prm.Value)
 			}
 			_, v, _ := strings.Cut(prm.Value, "=")
-			env.set(name, v)
+			env.Set(name, v)
 		case "label", "l":
 			k, v, _ := strings.Cut(prm.Value, "=")
 			if k == "" {
@@ -381,30 +381,6 @@ func setLimits(h *container.HostConfig, r resources.Resources) {
 		h.CPUPeriod = cfsPeriod
 		h.CPUQuota = max(minCFSQuota, int64(math.Round(r.CPUs*cfsPeriod)))
 	}
-}
-
-// envList is an ordered environment with replace-in-place semantics.
-type envList struct {
-	names  []string
-	values map[string]string
-}
-
-func (e *envList) set(name, value string) {
-	if e.values == nil {
-		e.values = map[string]string{}
-	}
-	if _, ok := e.values[name]; !ok {
-		e.names = append(e.names, name)
-	}
-	e.values[name] = value
-}
-
-func (e *envList) list() []string {
-	out := make([]string, len(e.names))
-	for i, n := range e.names {
-		out[i] = n + "=" + e.values[n]
-	}
-	return out
 }
 
 // validName accepts what can follow NamePrefix in a Docker container name

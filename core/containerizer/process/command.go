@@ -54,15 +54,15 @@ func describeCommand(cmd *mesos.CommandInfo) string {
 // then the agent's spec.Env, then the command's own variables; a later
 // definition of a name replaces an earlier one in place.
 func environ(sandbox string, specEnv []string, cmd *mesos.CommandInfo) ([]string, error) {
-	var env envList
-	env.set("PATH", defaultPath)
-	env.set("HOME", sandbox)
+	var env containerizer.Env
+	env.Set("PATH", defaultPath)
+	env.Set("HOME", sandbox)
 	for i, kv := range specEnv {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("env[%d]: %q is not NAME=value", i, kv)
 		}
-		env.set(name, value)
+		env.Set(name, value)
 	}
 	if cmd != nil && cmd.Environment != nil {
 		for i, v := range cmd.Environment.Variables {
@@ -72,34 +72,10 @@ func environ(sandbox string, specEnv []string, cmd *mesos.CommandInfo) ([]string
 			if v.Type != "" && v.Type != "VALUE" {
 				return nil, fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the process containerizer", i, v.Name, v.Type)
 			}
-			env.set(v.Name, v.Value)
+			env.Set(v.Name, v.Value)
 		}
 	}
-	return env.list(), nil
-}
-
-// envList is an ordered environment with replace-in-place semantics.
-type envList struct {
-	names  []string
-	values map[string]string
-}
-
-func (e *envList) set(name, value string) {
-	if e.values == nil {
-		e.values = map[string]string{}
-	}
-	if _, ok := e.values[name]; !ok {
-		e.names = append(e.names, name)
-	}
-	e.values[name] = value
-}
-
-func (e *envList) list() []string {
-	out := make([]string, len(e.names))
-	for i, n := range e.names {
-		out[i] = n + "=" + e.values[n]
-	}
-	return out
+	return env.List(), nil
 }
 
 // envValue returns the value of name in env, last definition winning.
