@@ -267,7 +267,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	seg := appSegment(id)
-	_, getErr := s.st.Get(ctx, s.key(appsDir, seg))
+	kv, getErr := s.st.Get(ctx, s.key(appsDir, seg))
 	if getErr != nil && !errors.Is(getErr, store.ErrNotFound) {
 		return fmt.Errorf("state: delete app %s: %w", id, getErr)
 	}
@@ -280,7 +280,9 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	if getErr != nil {
 		return fmt.Errorf("state: delete app %s: %w", id, getErr)
 	}
-	if err := s.st.Delete(ctx, s.key(appsDir, seg), store.Any); err != nil {
+	// Conditional, so an update made meanwhile is not deleted unseen: the
+	// caller gets ErrConflict and decides again.
+	if err := s.st.Delete(ctx, s.key(appsDir, seg), kv.Version); err != nil {
 		return fmt.Errorf("state: delete app %s: %w", id, err)
 	}
 	return nil

@@ -71,7 +71,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 
 var ctx = context.Background()
 
-func mkApp(t *testing.T, id, version string) *app.App {
+func mkApp(t testing.TB, id, version string) *app.App {
 	t.Helper()
 	a, err := app.Parse([]byte(fmt.Sprintf(`{"id": %q, "cmd": "sleep 1000", "instances": 2, "version": %q}`, id, version)))
 	if err != nil {
