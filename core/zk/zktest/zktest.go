@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -89,7 +90,7 @@ func Start(t testing.TB) *Server {
 	// A free port can be taken by someone else between our probe and the
 	// server's bind; try a few.
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		if s.port, err = freePort(); err != nil {
 			t.Fatalf("zktest: %v", err)
 		}
@@ -275,15 +276,18 @@ func checkInstalled() error {
 	return nil
 }
 
+// freePort picks a free port below the kernel's ephemeral range (Linux
+// hands out 32768 and up for port-0 binds), so that while a server is
+// stopped for Restart, no other test's ephemeral socket can take its port.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	for attempt := 0; attempt < 100; attempt++ {
+		port := 20000 + rand.IntN(10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("find a free port: not a TCP address")
-	}
-	return addr.Port, nil
+	return 0, errors.New("find a free port: none free in 20000-29999")
 }
