@@ -369,3 +369,22 @@ func TestTerminalUpdateDeliveredAfterEarlierAck(t *testing.T) {
 		t.Fatalf("finished update = %+v", s)
 	}
 }
+
+// A task that needs Docker is refused on an agent without it, and the
+// framework is told why.
+func TestDockerTaskRefusedOnAgentWithoutDocker(t *testing.T) {
+	tm := startMaster(t, fastConfig(openStore(t, t.TempDir())))
+	tm.agent(t, "cpus:2;mem:1024", &agentapi.Subscribe{Containerizers: []string{"process"}})
+	fw := tm.framework(t, mesos.FrameworkInfo{User: "u", Name: "d"})
+	o := fw.next(mesos.EventOffers).Offers.Offers[0]
+	ti := taskInfo("web", "cpus:1")
+	ti.Container = &mesos.ContainerInfo{Type: "DOCKER", Docker: &mesos.DockerInfo{Image: "busybox"}}
+	fw.mustCall(launchCall(o, ti))
+	s := fw.update(mesos.TaskError)
+	if !strings.Contains(s.Message, "no docker containerizer") {
+		t.Fatalf("TASK_ERROR message = %q, want it to say the agent has no docker containerizer", s.Message)
+	}
+	if n := len(tm.operator(t, mesos.GetTasks).GetTasks.Tasks); n != 0 {
+		t.Fatalf("%d tasks launched on an agent without docker", n)
+	}
+}
