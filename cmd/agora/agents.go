@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"agora/core/client"
 	"agora/core/mesos"
 )
 
@@ -18,20 +17,9 @@ func (c *cli) agents(args []string) error {
 	v := c.newFlags("agents", "agora agents [--master URL] [--json]",
 		"List the agents registered with the master: address, whether they are active,\n"+
 			"resources in use out of their total, and attributes.")
-	pos, help, err := c.parse(v, args)
-	if help || err != nil {
+	resp, op, done, err := c.list(v, args, mesos.GetAgents)
+	if done {
 		return err
-	}
-	if err := noArgs(v, pos); err != nil {
-		return err
-	}
-	op := client.NewOperator(v.master, c.hc)
-	resp, raw, err := c.call(op, mesos.GetAgents)
-	if err != nil {
-		return err
-	}
-	if v.json {
-		return printJSON(c.stdout, raw)
 	}
 	if resp.GetAgents == nil {
 		return fmt.Errorf("master at %s answered GET_AGENTS without get_agents", op.Master())

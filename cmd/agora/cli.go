@@ -131,6 +131,29 @@ func explain(op *client.Operator, err error) error {
 }
 
 // printJSON pretty-prints a raw JSON response.
+// list runs the common part of a listing verb: parse its flags (no
+// positional arguments), make one operator call and, with --json, print the
+// raw answer. done means the verb has nothing left to do (help was shown,
+// or the JSON printed).
+func (c *cli) list(v *verbFlags, args []string, typ string) (resp *mesos.OperatorResponse, op *client.Operator, done bool, err error) {
+	pos, help, err := c.parse(v, args)
+	if help || err != nil {
+		return nil, nil, true, err
+	}
+	if err := noArgs(v, pos); err != nil {
+		return nil, nil, true, err
+	}
+	op = client.NewOperator(v.master, c.hc)
+	resp, raw, err := c.call(op, typ)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	if v.json {
+		return nil, nil, true, printJSON(c.stdout, raw)
+	}
+	return resp, op, false, nil
+}
+
 func printJSON(w io.Writer, raw []byte) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {

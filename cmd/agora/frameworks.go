@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"agora/core/client"
 	"agora/core/mesos"
 )
 
@@ -18,20 +17,9 @@ func (c *cli) frameworks(args []string) error {
 		"List the frameworks subscribed to the master: roles, whether they are active\n"+
 			"and connected, how many tasks they run and the resources allocated to them.")
 	all := v.fs.Bool("all", false, "also list completed (torn down) frameworks")
-	pos, help, err := c.parse(v, args)
-	if help || err != nil {
+	resp, op, done, err := c.list(v, args, mesos.GetFrameworks)
+	if done {
 		return err
-	}
-	if err := noArgs(v, pos); err != nil {
-		return err
-	}
-	op := client.NewOperator(v.master, c.hc)
-	resp, raw, err := c.call(op, mesos.GetFrameworks)
-	if err != nil {
-		return err
-	}
-	if v.json {
-		return printJSON(c.stdout, raw)
 	}
 	if resp.GetFrameworks == nil {
 		return fmt.Errorf("master at %s answered GET_FRAMEWORKS without get_frameworks", op.Master())

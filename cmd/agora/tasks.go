@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"agora/core/client"
 	"agora/core/mesos"
 )
 
@@ -16,20 +15,9 @@ func (c *cli) tasks(args []string) error {
 	v := c.newFlags("tasks", "agora tasks [--all] [--master URL] [--json]",
 		"List tasks that are running or unreachable; --all adds completed ones.")
 	all := v.fs.Bool("all", false, "also list completed tasks")
-	pos, help, err := c.parse(v, args)
-	if help || err != nil {
+	resp, op, done, err := c.list(v, args, mesos.GetTasks)
+	if done {
 		return err
-	}
-	if err := noArgs(v, pos); err != nil {
-		return err
-	}
-	op := client.NewOperator(v.master, c.hc)
-	resp, raw, err := c.call(op, mesos.GetTasks)
-	if err != nil {
-		return err
-	}
-	if v.json {
-		return printJSON(c.stdout, raw)
 	}
 	if resp.GetTasks == nil {
 		return fmt.Errorf("master at %s answered GET_TASKS without get_tasks", op.Master())
