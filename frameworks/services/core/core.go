@@ -1,0 +1,872 @@
+// Package core is the services framework's brain: a state value fed events
+// (app changes, offers, task status updates) and the current time, returning
+// Decisions for a thin driver to carry out over the Mesos scheduler API and
+// the framework's state store.
+//
+// Contract:
+//   - Core does no I/O, starts no goroutines and never reads a clock: every
+//     decision is a function of the calls made so far, their times and
+//     Config.Seed. Equal call sequences give equal Decisions.
+//   - Every offer passed to Offers is accepted or declined in the Decisions
+//     it returns; Core never holds offers.
+//   - Suppress is returned when nothing is left to launch, Revive when
+//     something becomes launchable again.
+//   - Persist lists what the driver must write (instances before their
+//     launch is sent), so that after a failover Recover can adopt every task
+//     that may exist and launch none twice.
+//   - Changes made by PutApp, DeleteApp and Restart (kills, events, persist)
+//     come out in the Decisions of the next Offers, Update or Tick call; the
+//     driver should Tick right after them.
+//
+// Core is not goroutine-safe: the driver owns it.
+package core
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"agora/core/mesos"
+	"agora/core/resources"
+	"agora/frameworks/services/app"
+	"agora/frameworks/services/deploy"
+	"agora/frameworks/services/placement"
+	"agora/frameworks/services/state"
+)
+
+// Config tunes the core. Zero fields take the defaults below.
+type Config struct {
+	// Seed makes task and deployment ids deterministic.
+	Seed uint64
+	// RefuseSeconds is the filter on declined offers while something waits
+	// to be launched (default 5).
+	RefuseSeconds float64
+	// IdleRefuseSeconds is the filter on declined offers when nothing waits
+	// (default 120): offers then only arrive again after a Revive.
+	IdleRefuseSeconds float64
+	// ReconcileInterval between implicit reconciliations (default 10 min).
+	ReconcileInterval time.Duration
+	// ReconcileTimeout bounds how long Recover waits for answers to its
+	// explicit reconciliation before launching again (default 30 s).
+	ReconcileTimeout time.Duration
+	// BackoffReset: an app's launch delay is reset once one of its instances
+	// has run healthy this long (default 5 min).
+	BackoffReset time.Duration
+	// KillRetry: a kill with no terminal status after this long is sent
+	// again (default 30 s).
+	KillRetry time.Duration
+	// ProgressDeadline of deployments (0: wait forever, as Marathon).
+	ProgressDeadline time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.RefuseSeconds <= 0 {
+		c.RefuseSeconds = 5
+	}
+	if c.IdleRefuseSeconds <= 0 {
+		c.IdleRefuseSeconds = 120
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 10 * time.Minute
+	}
+	if c.ReconcileTimeout <= 0 {
+		c.ReconcileTimeout = 30 * time.Second
+	}
+	if c.BackoffReset <= 0 {
+		c.BackoffReset = 5 * time.Minute
+	}
+	if c.KillRetry <= 0 {
+		c.KillRetry = 30 * time.Second
+	}
+	return c
+}
+
+// Accept is one offer to accept with the tasks to launch on it.
+type Accept struct {
+	OfferID mesos.OfferID
+	Tasks   []mesos.TaskInfo
+}
+
+// Decline is one offer to decline, with its filter.
+type Decline struct {
+	OfferID       mesos.OfferID
+	RefuseSeconds float64
+}
+
+// ChangeKind names what a Change writes.
+type ChangeKind string
+
+// Change kinds, mapping to state.Store methods.
+const (
+	PutApp           ChangeKind = "PutApp"
+	DeleteApp        ChangeKind = "DeleteApp"
+	PutInstance      ChangeKind = "PutInstance"
+	DeleteInstance   ChangeKind = "DeleteInstance"
+	PutDeployment    ChangeKind = "PutDeployment"
+	DeleteDeployment ChangeKind = "DeleteDeployment"
+)
+
+// Change is one write the driver must make to the framework's state.
+type Change struct {
+	Kind       ChangeKind
+	AppID      string
+	App        *app.App           // PutApp
+	Instance   *state.Instance    // PutInstance; DeleteInstance uses TaskID
+	TaskID     string             // DeleteInstance
+	Deployment *deploy.Deployment // PutDeployment
+}
+
+// Event types, as Marathon's /v2/events names them.
+const (
+	EventDeploymentInfo    = "deployment_info"
+	EventDeploymentSuccess = "deployment_success"
+	EventDeploymentFailed  = "deployment_failed"
+	EventStatusUpdate      = "status_update_event"
+	EventHealthChanged     = "health_status_changed_event"
+)
+
+// Event is one entry for the event stream.
+type Event struct {
+	Type         string
+	Time         time.Time
+	AppID        string
+	TaskID       string `json:",omitempty"`
+	State        string `json:",omitempty"`
+	Healthy      *bool  `json:",omitempty"`
+	DeploymentID string `json:",omitempty"`
+	Message      string `json:",omitempty"`
+}
+
+// Decisions is what the driver must do now.
+type Decisions struct {
+	Accept  []Accept
+	Decline []Decline
+	Kill    []mesos.TaskID
+	// Reconcile asks for explicit reconciliation of these tasks;
+	// ReconcileAll for implicit reconciliation (an empty task list).
+	Reconcile    []mesos.TaskID
+	ReconcileAll bool
+	Suppress     bool
+	Revive       bool
+	Persist      []Change
+	Events       []Event
+}
+
+// QueueEntry is one app with instances waiting to be launched.
+type QueueEntry struct {
+	AppID string
+	Count int // instances waiting
+	// DelayUntil is when the app's launch backoff ends (zero: no delay).
+	DelayUntil time.Time
+	// Rejections and AgentReasons explain the last offers that did not
+	// take the instances (see placement.Plan).
+	Rejections   []placement.Rejection
+	AgentReasons map[string]string
+}
+
+// Instance is the API's view of one instance.
+type Instance struct {
+	state.Instance
+	Ready            bool
+	Killing          bool
+	UnreachableSince time.Time `json:",omitempty"`
+	Unreconciled     bool      `json:",omitempty"`
+}
+
+type instance struct {
+	rec          state.Instance
+	healthySince time.Time // zero unless running and healthy
+	killAt       time.Time // zero unless a kill was sent
+	unreachable  time.Time // zero unless TASK_UNREACHABLE
+	inactive     bool      // unreachable past inactiveAfterSeconds: replaced
+	unreconciled bool      // adopted by Recover, no answer yet
+}
+
+func (in *instance) live() bool { return in.killAt.IsZero() && !in.inactive }
+
+type appState struct {
+	app        *app.App
+	spec       deploy.AppSpec
+	instances  map[string]*instance
+	pending    int // instances to launch, not yet placed
+	deployment *deploy.Deployment
+	deleting   bool
+	failures   int
+	delayUntil time.Time
+	lastPlan   *placement.Plan
+	cons       []placement.Constraint
+}
+
+// Core is the framework's decision state. See the package comment.
+type Core struct {
+	cfg         Config
+	rng         *rand.Rand
+	apps        map[string]*appState
+	byTask      map[string]string // task id -> app id
+	suppressed  bool
+	out         Decisions
+	reconcileBy time.Time // Recover's deadline for answers
+	lastRecon   time.Time
+}
+
+// New returns an empty core.
+func New(cfg Config) *Core {
+	cfg = cfg.withDefaults()
+	return &Core{
+		cfg:    cfg,
+		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		apps:   map[string]*appState{},
+		byTask: map[string]string{},
+	}
+}
+
+// configVersion is the version of an app's run configuration: scaling keeps
+// it, so that a scale-only change does not replace instances.
+func configVersion(a *app.App) string {
+	if a.VersionInfo != nil && a.VersionInfo.LastConfigChangeAt != "" {
+		return a.VersionInfo.LastConfigChangeAt
+	}
+	return a.Version
+}
+
+func specOf(a *app.App) deploy.AppSpec {
+	return deploy.AppSpec{
+		ID:        a.ID(),
+		Version:   configVersion(a),
+		Instances: a.Instances,
+		UpgradeStrategy: deploy.UpgradeStrategy{
+			MinimumHealthCapacity: a.UpgradeStrategy.MinimumHealthCapacity,
+			MaximumOverCapacity:   a.UpgradeStrategy.MaximumOverCapacity,
+		},
+		KillSelection: deploy.KillSelection(a.KillSelection),
+	}
+}
+
+// PutApp creates or updates an app and starts the deployment that brings its
+// instances to the new definition (a scale or a rolling restart, per
+// app.Diff). It returns "" when nothing changed.
+func (c *Core) PutApp(a *app.App, now time.Time) (string, error) {
+	if a == nil {
+		return "", fmt.Errorf("app: nil")
+	}
+	cp := *a
+	cons, err := placement.ParseAll(cp.Constraints)
+	if err != nil {
+		return "", fmt.Errorf("app %s: %w", cp.ID(), err)
+	}
+	id := cp.ID()
+	if cp.Version == "" {
+		cp.Version = now.UTC().Format(time.RFC3339Nano)
+	}
+	as := c.apps[id]
+	vi := app.VersionInfo{}
+	var prev deploy.AppSpec
+	if as != nil && !as.deleting {
+		ch := app.Diff(as.app, &cp)
+		if ch.None() {
+			return "", nil
+		}
+		if as.app.VersionInfo != nil {
+			vi = *as.app.VersionInfo
+		}
+		if ch.Restart {
+			vi.LastConfigChangeAt = cp.Version
+		} else {
+			vi.LastScalingAt = cp.Version
+		}
+		prev = as.spec
+	} else {
+		vi.LastConfigChangeAt = cp.Version
+	}
+	if vi.LastConfigChangeAt == "" {
+		vi.LastConfigChangeAt = cp.Version
+	}
+	cp.VersionInfo = &vi
+	spec := specOf(&cp)
+	if err := spec.Validate(); err != nil {
+		return "", fmt.Errorf("app %s: %w", id, err)
+	}
+	depID := c.uuid()
+	d, err := deploy.New(depID, prev, spec, c.cfg.ProgressDeadline)
+	if err != nil {
+		return "", fmt.Errorf("app %s: %w", id, err)
+	}
+	if as == nil || as.deleting {
+		old := as
+		as = &appState{instances: map[string]*instance{}}
+		if old != nil {
+			as.instances = old.instances // still being killed
+		}
+		c.apps[id] = as
+	}
+	if as.spec.Version != spec.Version {
+		// Queued launches of the old configuration are dropped; the
+		// deployment asks for new ones. A new config also ends the backoff.
+		as.pending = 0
+		as.failures, as.delayUntil = 0, time.Time{}
+	}
+	as.app, as.spec, as.cons, as.deployment = &cp, spec, cons, d
+	c.out.Persist = append(c.out.Persist,
+		Change{Kind: PutApp, AppID: id, App: &cp},
+		Change{Kind: PutDeployment, AppID: id, Deployment: d})
+	c.out.Events = append(c.out.Events, Event{Type: EventDeploymentInfo, Time: now, AppID: id, DeploymentID: depID})
+	c.step(now)
+	return depID, nil
+}
+
+// DeleteApp kills all the app's instances and forgets it once they ended.
+func (c *Core) DeleteApp(id string, now time.Time) {
+	as := c.apps[id]
+	if as == nil {
+		return
+	}
+	as.deleting, as.pending = true, 0
+	if as.deployment != nil {
+		as.deployment = nil
+		c.out.Persist = append(c.out.Persist, Change{Kind: DeleteDeployment, AppID: id})
+	}
+	for _, tid := range sortedKeys(as.instances) {
+		c.kill(as, tid, now)
+	}
+	c.step(now)
+}
+
+// Restart replaces all the app's instances honouring its upgrade strategy.
+func (c *Core) Restart(id string, now time.Time) {
+	as := c.apps[id]
+	if as == nil || as.deleting {
+		return
+	}
+	cp := *as.app
+	cp.Version = now.UTC().Format(time.RFC3339Nano)
+	if cp.Version == as.app.Version {
+		cp.Version += "-restart"
+	}
+	vi := app.VersionInfo{}
+	if as.app.VersionInfo != nil {
+		vi = *as.app.VersionInfo
+	}
+	vi.LastConfigChangeAt = cp.Version
+	cp.VersionInfo = &vi
+	prev := as.spec
+	spec := specOf(&cp)
+	depID := c.uuid()
+	d, err := deploy.New(depID, prev, spec, c.cfg.ProgressDeadline)
+	if err != nil {
+		return // specs were validated by PutApp
+	}
+	as.app, as.spec, as.deployment, as.pending = &cp, spec, d, 0
+	c.out.Persist = append(c.out.Persist,
+		Change{Kind: PutApp, AppID: id, App: &cp},
+		Change{Kind: PutDeployment, AppID: id, Deployment: d})
+	c.out.Events = append(c.out.Events, Event{Type: EventDeploymentInfo, Time: now, AppID: id, DeploymentID: depID})
+	c.step(now)
+}
+
+func (c *Core) kill(as *appState, tid string, now time.Time) {
+	in := as.instances[tid]
+	if in == nil || !in.killAt.IsZero() {
+		return
+	}
+	in.killAt = now
+	c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+}
+
+func (c *Core) reconciling(now time.Time) bool {
+	if c.reconcileBy.IsZero() {
+		return false
+	}
+	if !now.Before(c.reconcileBy) {
+		c.reconcileBy = time.Time{}
+		return false
+	}
+	for _, as := range c.apps {
+		for _, in := range as.instances {
+			if in.unreconciled {
+				return true
+			}
+		}
+	}
+	c.reconcileBy = time.Time{}
+	return false
+}
+
+// step runs deployments and keeps instance counts, queueing launches and kills.
+func (c *Core) step(now time.Time) {
+	if c.reconciling(now) {
+		return
+	}
+	for _, id := range sortedKeys(c.apps) {
+		as := c.apps[id]
+		if as.deleting {
+			if len(as.instances) == 0 {
+				delete(c.apps, id)
+				c.out.Persist = append(c.out.Persist, Change{Kind: DeleteApp, AppID: id})
+			}
+			continue
+		}
+		if d := as.deployment; d != nil {
+			acts := deploy.Step(d, c.snapshot(as), now)
+			as.pending += acts.Launch
+			for _, k := range acts.Kill {
+				if _, ok := as.instances[k]; ok {
+					c.kill(as, k, now)
+				} else if as.pending > 0 {
+					as.pending-- // a queued launch
+				}
+			}
+			switch acts.Phase {
+			case deploy.PhaseDone, deploy.PhaseFailed, deploy.PhaseCancelled:
+				typ := EventDeploymentSuccess
+				if acts.Phase != deploy.PhaseDone {
+					typ = EventDeploymentFailed
+				}
+				c.out.Events = append(c.out.Events, Event{Type: typ, Time: now, AppID: id, DeploymentID: d.ID, Message: acts.Reason})
+				c.out.Persist = append(c.out.Persist, Change{Kind: DeleteDeployment, AppID: id})
+				as.deployment = nil
+			}
+			if as.deployment != nil {
+				continue
+			}
+		}
+		// No deployment: keep the instance count, replacing lost instances.
+		live := 0
+		for _, in := range as.instances {
+			if in.live() {
+				live++
+			}
+		}
+		if want := as.spec.Instances - live; want > as.pending {
+			as.pending = want
+		} else if want < as.pending {
+			as.pending = max(want, 0)
+		}
+	}
+}
+
+func (c *Core) snapshot(as *appState) deploy.Snapshot {
+	snap := deploy.Snapshot{App: as.spec}
+	for _, tid := range sortedKeys(as.instances) {
+		in := as.instances[tid]
+		if in.inactive {
+			continue // replaced; it no longer counts
+		}
+		di := deploy.Instance{ID: tid, Version: in.rec.Version, StartedAt: in.rec.LaunchedAt}
+		switch {
+		case !in.killAt.IsZero():
+			di.State = deploy.Killing
+		case in.rec.State == mesos.TaskRunning:
+			di.State = deploy.Running
+			di.Healthy = in.rec.Healthy == nil || *in.rec.Healthy
+			di.Ready = di.Healthy
+		case in.rec.State == mesos.TaskStarting:
+			di.State = deploy.Starting
+		default:
+			di.State = deploy.Staged
+		}
+		snap.Instances = append(snap.Instances, di)
+	}
+	for i := range as.pending {
+		snap.Instances = append(snap.Instances, deploy.Instance{ID: fmt.Sprintf("queued-%d", i), Version: as.spec.Version, State: deploy.Staged})
+	}
+	return snap
+}
+
+// finish closes a decision call: steps once more, decides suppress/revive
+// and hands out everything queued since the last call.
+func (c *Core) finish(now time.Time) Decisions {
+	c.step(now)
+	want := false
+	if !c.reconciling(now) {
+		for _, as := range c.apps {
+			if as.pending > 0 && !now.Before(as.delayUntil) {
+				want = true
+				break
+			}
+		}
+	}
+	if want && c.suppressed {
+		c.out.Revive, c.suppressed = true, false
+	} else if !want && !c.suppressed {
+		c.out.Suppress, c.suppressed = true, true
+	}
+	d := c.out
+	c.out = Decisions{}
+	return d
+}
+
+// appOrder is the order apps are offered resources in: active deployments
+// first, then the apps with fewest running instances, then priority.
+func (c *Core) appOrder(now time.Time) []*appState {
+	var out []*appState
+	for _, as := range c.apps {
+		if as.pending > 0 && !as.deleting && !now.Before(as.delayUntil) {
+			out = append(out, as)
+		}
+	}
+	running := func(as *appState) int {
+		n := 0
+		for _, in := range as.instances {
+			if in.rec.State == mesos.TaskRunning && in.live() {
+				n++
+			}
+		}
+		return n
+	}
+	slices.SortFunc(out, func(a, b *appState) int {
+		if (a.deployment != nil) != (b.deployment != nil) {
+			if a.deployment != nil {
+				return -1
+			}
+			return 1
+		}
+		if r := cmp.Compare(running(a), running(b)); r != 0 {
+			return r
+		}
+		if r := cmp.Compare(b.app.Priority, a.app.Priority); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.spec.ID, b.spec.ID)
+	})
+	return out
+}
+
+func offerRole(o mesos.Offer) string {
+	for _, r := range o.Resources {
+		if r.AllocationInfo != nil && r.AllocationInfo.Role != "" {
+			return r.AllocationInfo.Role
+		}
+	}
+	return ""
+}
+
+// Offers places waiting instances on offers and answers every offer.
+func (c *Core) Offers(offers []mesos.Offer, now time.Time) Decisions {
+	c.step(now)
+	type slot struct {
+		o    placement.Offer
+		role string
+		ok   bool
+	}
+	slots := make([]slot, len(offers))
+	for i, o := range offers {
+		po, err := placement.OfferFromMesos(o)
+		slots[i] = slot{o: po, role: offerRole(o), ok: err == nil}
+	}
+	tasks := make([][]mesos.TaskInfo, len(offers))
+	if !c.reconciling(now) {
+		for _, as := range c.appOrder(now) {
+			a := as.app
+			var cand []placement.Offer
+			var idx []int
+			for i, s := range slots {
+				if !s.ok || (len(a.AcceptedResourceRoles) > 0 && !slices.Contains(a.AcceptedResourceRoles, cmp.Or(s.role, "*"))) {
+					continue
+				}
+				cand = append(cand, s.o)
+				idx = append(idx, i)
+			}
+			var placed []placement.Placement
+			for _, tid := range sortedKeys(as.instances) {
+				in := as.instances[tid]
+				if in.live() && in.rec.AgentID != "" {
+					placed = append(placed, placement.Placement{Agent: placement.Agent{ID: in.rec.AgentID, Hostname: in.rec.Host}})
+				}
+			}
+			req := placement.Request{
+				Instances:   as.pending,
+				Resources:   resources.Resources{CPUs: a.CPUs, Mem: a.Mem, Disk: a.Disk, GPUs: float64(a.GPUs)},
+				HostPorts:   hostPorts(a),
+				Constraints: as.cons,
+			}
+			plan, err := placement.Match(req, cand, placed)
+			if err != nil {
+				plan = placement.Plan{Unplaced: as.pending, Rejections: []placement.Rejection{{Reason: err.Error()}}}
+			}
+			as.lastPlan = &plan
+			byID := map[string]int{}
+			for k, o := range cand {
+				byID[o.ID] = idx[k]
+			}
+			for _, l := range plan.Launches {
+				i := byID[l.OfferID]
+				tid := c.newTaskID(a)
+				ti := buildTaskInfo(a, tid, l, slots[i].role)
+				tasks[i] = append(tasks[i], ti)
+				slots[i].o.Resources = slots[i].o.Resources.Sub(l.Resources)
+				rec := state.Instance{TaskID: tid, AppID: as.spec.ID, Version: as.spec.Version, AgentID: l.Agent.ID, Host: l.Agent.Hostname,
+					LaunchedAt: now, State: mesos.TaskStaging, UpdatedAt: now}
+				as.instances[tid] = &instance{rec: rec}
+				c.byTask[tid] = as.spec.ID
+				as.pending--
+				r := rec
+				c.out.Persist = append(c.out.Persist, Change{Kind: PutInstance, AppID: as.spec.ID, Instance: &r})
+			}
+		}
+	}
+	waiting := false
+	for _, as := range c.apps {
+		if as.pending > 0 {
+			waiting = true
+		}
+	}
+	refuse := c.cfg.IdleRefuseSeconds
+	if waiting || c.reconciling(now) {
+		refuse = c.cfg.RefuseSeconds
+	}
+	for i, o := range offers {
+		if len(tasks[i]) > 0 {
+			c.out.Accept = append(c.out.Accept, Accept{OfferID: o.ID, Tasks: tasks[i]})
+		} else {
+			c.out.Decline = append(c.out.Decline, Decline{OfferID: o.ID, RefuseSeconds: refuse})
+		}
+	}
+	return c.finish(now)
+}
+
+// backoff is the app's launch delay after n consecutive failures.
+func backoff(a *app.App, n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	s := float64(a.BackoffSeconds) * math.Pow(a.BackoffFactor, float64(n-1))
+	if m := float64(a.MaxLaunchDelaySeconds); m > 0 && s > m {
+		s = m
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// Update takes a task status update.
+func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
+	tid := st.TaskID.Value
+	as := c.apps[c.byTask[tid]]
+	var in *instance
+	if as != nil {
+		in = as.instances[tid]
+	}
+	if in == nil {
+		// Not ours (or forgotten): a live task nobody wants is killed.
+		if !mesos.IsTerminal(st.State) && st.State != mesos.TaskUnknown {
+			c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+		}
+		return c.finish(now)
+	}
+	in.unreconciled = false
+	id := as.spec.ID
+	c.out.Events = append(c.out.Events, Event{Type: EventStatusUpdate, Time: now, AppID: id, TaskID: tid, State: st.State, Message: st.Message})
+	if st.AgentID != nil && in.rec.AgentID == "" {
+		in.rec.AgentID = st.AgentID.Value
+	}
+	terminal := mesos.IsTerminal(st.State) || st.State == mesos.TaskUnknown
+	switch {
+	case terminal:
+		delete(as.instances, tid)
+		delete(c.byTask, tid)
+		c.out.Persist = append(c.out.Persist, Change{Kind: DeleteInstance, AppID: id, TaskID: tid})
+		if in.killAt.IsZero() && st.State != mesos.TaskFinished {
+			as.failures++
+			as.delayUntil = now.Add(backoff(as.app, as.failures))
+		}
+		return c.finish(now)
+	case st.State == mesos.TaskUnreachable:
+		if in.unreachable.IsZero() {
+			in.unreachable = now
+		}
+	default:
+		in.unreachable, in.inactive = time.Time{}, false
+	}
+	in.rec.State = st.State
+	in.rec.UpdatedAt = now
+	var healthy *bool
+	if st.State == mesos.TaskRunning {
+		if len(as.app.HealthChecks) == 0 {
+			t := true
+			healthy = &t
+		} else if st.Healthy != nil {
+			h := *st.Healthy
+			healthy = &h
+		} else if in.rec.Healthy != nil {
+			healthy = in.rec.Healthy
+		}
+	}
+	if (healthy == nil) != (in.rec.Healthy == nil) || (healthy != nil && *healthy != *in.rec.Healthy) {
+		if len(as.app.HealthChecks) > 0 && healthy != nil {
+			c.out.Events = append(c.out.Events, Event{Type: EventHealthChanged, Time: now, AppID: id, TaskID: tid, Healthy: healthy})
+		}
+	}
+	in.rec.Healthy = healthy
+	if healthy != nil && *healthy {
+		if in.healthySince.IsZero() {
+			in.healthySince = now
+		}
+	} else {
+		in.healthySince = time.Time{}
+	}
+	r := in.rec
+	c.out.Persist = append(c.out.Persist, Change{Kind: PutInstance, AppID: id, Instance: &r})
+	c.timers(now)
+	return c.finish(now)
+}
+
+// timers applies backoff resets, unreachable strategies and kill retries.
+func (c *Core) timers(now time.Time) {
+	for _, id := range sortedKeys(c.apps) {
+		as := c.apps[id]
+		for _, tid := range sortedKeys(as.instances) {
+			in := as.instances[tid]
+			if as.failures > 0 && !in.healthySince.IsZero() && now.Sub(in.healthySince) >= c.cfg.BackoffReset {
+				as.failures, as.delayUntil = 0, time.Time{}
+			}
+			if !in.killAt.IsZero() && now.Sub(in.killAt) >= c.cfg.KillRetry {
+				in.killAt = now
+				c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+			}
+			us := as.app.UnreachableStrategy
+			if in.unreachable.IsZero() || us.Disabled {
+				continue
+			}
+			gone := now.Sub(in.unreachable)
+			if gone >= time.Duration(us.ExpungeAfterSeconds)*time.Second {
+				delete(as.instances, tid)
+				delete(c.byTask, tid)
+				c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+				c.out.Persist = append(c.out.Persist, Change{Kind: DeleteInstance, AppID: id, TaskID: tid})
+				continue
+			}
+			if gone >= time.Duration(us.InactiveAfterSeconds)*time.Second {
+				in.inactive = true
+			}
+		}
+	}
+}
+
+// Tick advances time: deployments, deadlines, backoff expiry, unreachable
+// timers and periodic reconciliation.
+func (c *Core) Tick(now time.Time) Decisions {
+	c.timers(now)
+	if c.lastRecon.IsZero() {
+		c.lastRecon = now
+	} else if now.Sub(c.lastRecon) >= c.cfg.ReconcileInterval {
+		c.lastRecon = now
+		c.out.ReconcileAll = true
+	}
+	if !c.reconcileBy.IsZero() && !now.Before(c.reconcileBy) {
+		// Unanswered after the timeout: ask again, but stop waiting.
+		for _, id := range sortedKeys(c.apps) {
+			for _, tid := range sortedKeys(c.apps[id].instances) {
+				if c.apps[id].instances[tid].unreconciled {
+					c.out.Reconcile = append(c.out.Reconcile, mesos.TaskID{Value: tid})
+				}
+			}
+		}
+	}
+	return c.finish(now)
+}
+
+// Recover rebuilds the core after a restart or failover from the stored
+// apps, instances and deployments. Known instances are adopted and reconciled
+// explicitly; nothing is launched until they are answered for or
+// Config.ReconcileTimeout passes. Instances of unknown apps are killed.
+func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments map[string]*deploy.Deployment, now time.Time) Decisions {
+	for _, a := range apps {
+		cp := *a
+		cons, err := placement.ParseAll(cp.Constraints)
+		if err != nil {
+			cons = nil // stored apps were validated when put
+		}
+		id := cp.ID()
+		c.apps[id] = &appState{app: &cp, spec: specOf(&cp), cons: cons, instances: map[string]*instance{}, deployment: deployments[id]}
+	}
+	for _, rec := range instances {
+		as := c.apps[rec.AppID]
+		if as == nil {
+			c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: rec.TaskID})
+			c.out.Persist = append(c.out.Persist, Change{Kind: DeleteInstance, AppID: rec.AppID, TaskID: rec.TaskID})
+			continue
+		}
+		if mesos.IsTerminal(rec.State) {
+			c.out.Persist = append(c.out.Persist, Change{Kind: DeleteInstance, AppID: rec.AppID, TaskID: rec.TaskID})
+			continue
+		}
+		in := &instance{rec: rec, unreconciled: true}
+		if rec.Healthy != nil && *rec.Healthy && rec.State == mesos.TaskRunning {
+			in.healthySince = now
+		}
+		as.instances[rec.TaskID] = in
+		c.byTask[rec.TaskID] = rec.AppID
+		c.out.Reconcile = append(c.out.Reconcile, mesos.TaskID{Value: rec.TaskID})
+	}
+	if len(c.out.Reconcile) > 0 {
+		c.reconcileBy = now.Add(c.cfg.ReconcileTimeout)
+	}
+	c.lastRecon = now
+	return c.finish(now)
+}
+
+// Queue lists the apps with instances waiting to launch, by app id.
+func (c *Core) Queue() []QueueEntry {
+	var out []QueueEntry
+	for _, id := range sortedKeys(c.apps) {
+		as := c.apps[id]
+		if as.pending == 0 || as.deleting {
+			continue
+		}
+		e := QueueEntry{AppID: id, Count: as.pending, DelayUntil: as.delayUntil}
+		if p := as.lastPlan; p != nil && p.Unplaced > 0 {
+			e.Rejections = p.Rejections
+			e.AgentReasons = p.AgentReasons
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Apps returns the current app definitions by id. Callers must not modify them.
+func (c *Core) Apps() []*app.App {
+	var out []*app.App
+	for _, id := range sortedKeys(c.apps) {
+		if as := c.apps[id]; !as.deleting {
+			out = append(out, as.app)
+		}
+	}
+	return out
+}
+
+// Instances returns the app's instances by task id.
+func (c *Core) Instances(appID string) []Instance {
+	as := c.apps[appID]
+	if as == nil {
+		return nil
+	}
+	var out []Instance
+	for _, tid := range sortedKeys(as.instances) {
+		in := as.instances[tid]
+		out = append(out, Instance{Instance: in.rec, Ready: in.rec.State == mesos.TaskRunning && (in.rec.Healthy == nil || *in.rec.Healthy),
+			Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
+	}
+	return out
+}
+
+// Deployments returns copies of the running deployments by app id.
+func (c *Core) Deployments() []deploy.Deployment {
+	var out []deploy.Deployment
+	for _, id := range sortedKeys(c.apps) {
+		if d := c.apps[id].deployment; d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
