@@ -461,7 +461,9 @@ func (c *Core) snapshot(as *appState) deploy.Snapshot {
 			di.State = deploy.Killing
 		case in.rec.State == mesos.TaskRunning:
 			di.State = deploy.Running
-			di.Healthy = in.rec.Healthy == nil || *in.rec.Healthy
+			// Update records true for apps without health checks; nil
+			// is "not checked yet".
+			di.Healthy = in.rec.Healthy != nil && *in.rec.Healthy
 			di.Ready = di.Healthy
 		case in.rec.State == mesos.TaskStarting:
 			di.State = deploy.Starting
@@ -677,6 +679,18 @@ func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
 			in.unreachable = now
 		}
 	default:
+		if in.inactive {
+			// Back after it was replaced: the replacement stays, this one goes.
+			live := 0
+			for _, o := range as.instances {
+				if o.live() {
+					live++
+				}
+			}
+			if live+as.pending >= as.spec.Instances {
+				c.kill(as, tid, now)
+			}
+		}
 		in.unreachable, in.inactive = time.Time{}, false
 	}
 	in.rec.State = st.State
@@ -845,7 +859,7 @@ func (c *Core) Instances(appID string) []Instance {
 	var out []Instance
 	for _, tid := range sortedKeys(as.instances) {
 		in := as.instances[tid]
-		out = append(out, Instance{Instance: in.rec, Ready: in.rec.State == mesos.TaskRunning && (in.rec.Healthy == nil || *in.rec.Healthy),
+		out = append(out, Instance{Instance: in.rec, Ready: in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy,
 			Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
 	}
 	return out

@@ -386,3 +386,29 @@ func TestDeleteAppKillsThenForgets(t *testing.T) {
 		t.Fatal("no DeleteApp persisted")
 	}
 }
+
+func TestReplacedUnreachableInstanceKilledWhenBack(t *testing.T) {
+	c := New(Config{Seed: 14})
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,
+		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":600}}`), t0)
+	tid := launched(c.Offers([]mesos.Offer{offer("o0", "a1", 8, 4096)}, t0))[0].TaskID.Value
+	c.Update(status(tid, mesos.TaskRunning, nil), t0)
+	c.Update(status(tid, mesos.TaskUnreachable, nil), t0)
+	c.Tick(t0.Add(time.Minute))
+	repl := launched(c.Offers([]mesos.Offer{offer("o1", "a2", 8, 4096)}, t0.Add(time.Minute)))
+	if len(repl) != 1 {
+		t.Fatal("not replaced")
+	}
+	c.Update(status(repl[0].TaskID.Value, mesos.TaskRunning, nil), t0.Add(time.Minute))
+	d := c.Update(status(tid, mesos.TaskRunning, nil), t0.Add(2*time.Minute))
+	if len(d.Kill) != 1 || d.Kill[0].Value != tid {
+		t.Fatalf("kills %v, want the returned %s", d.Kill, tid)
+	}
+	c.Update(status(tid, mesos.TaskKilled, nil), t0.Add(2*time.Minute))
+	if ins := c.Instances("/web"); len(ins) != 1 || ins[0].TaskID != repl[0].TaskID.Value {
+		t.Fatalf("instances %+v, want only the replacement", ins)
+	}
+	if q := c.Queue(); len(q) != 0 {
+		t.Fatalf("queue %+v: killing the returner must not queue a launch or backoff", q)
+	}
+}
