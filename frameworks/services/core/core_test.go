@@ -412,3 +412,24 @@ func TestReplacedUnreachableInstanceKilledWhenBack(t *testing.T) {
 		t.Fatalf("queue %+v: killing the returner must not queue a launch or backoff", q)
 	}
 }
+
+func TestPeriodicImplicitReconciliation(t *testing.T) {
+	c := New(Config{Seed: 15, ReconcileInterval: time.Minute})
+	if c.Tick(t0).ReconcileAll {
+		t.Fatal("reconciled on the first tick")
+	}
+	if c.Tick(t0.Add(59 * time.Second)).ReconcileAll {
+		t.Fatal("reconciled before the interval")
+	}
+	if !c.Tick(t0.Add(time.Minute)).ReconcileAll {
+		t.Fatal("no implicit reconciliation after the interval")
+	}
+}
+
+func TestUnknownTaskIsKilled(t *testing.T) {
+	c := New(Config{Seed: 16})
+	d := c.Update(status("stray.1", mesos.TaskRunning, nil), t0)
+	if len(d.Kill) != 1 || d.Kill[0].Value != "stray.1" {
+		t.Fatalf("kills %v, want the stray task", d.Kill)
+	}
+}
