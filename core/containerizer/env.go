@@ -1,5 +1,12 @@
 package containerizer
 
+import (
+	"fmt"
+	"strings"
+
+	"agora/core/mesos"
+)
+
 // Env is an ordered environment in which a later Set of a name replaces
 // the earlier value in place, as containerizers merge the agent's
 // variables with the command's own.
@@ -26,4 +33,23 @@ func (e *Env) List() []string {
 		out[i] = n + "=" + e.values[n]
 	}
 	return out
+}
+
+// SetCommand adds a command's own environment variables, which come last
+// and win. Only plain VALUE variables are supported; errors name the
+// containerizer by.
+func (e *Env) SetCommand(cmd *mesos.CommandInfo, by string) error {
+	if cmd == nil || cmd.Environment == nil {
+		return nil
+	}
+	for i, v := range cmd.Environment.Variables {
+		if v.Name == "" || strings.Contains(v.Name, "=") {
+			return fmt.Errorf("command.environment.variables[%d].name: invalid name %q", i, v.Name)
+		}
+		if v.Type != "" && v.Type != "VALUE" {
+			return fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the %s containerizer", i, v.Name, v.Type, by)
+		}
+		e.Set(v.Name, v.Value)
+	}
+	return nil
 }

@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"strconv"
 	"time"
 
 	"agora/core/agentapi"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func runTaskEvent(f *framework, ti mesos.TaskInfo) agentapi.Event {
 	info := f.info

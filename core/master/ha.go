@@ -159,15 +159,3 @@ func (h *HA) standbyHandler() http.Handler {
 		http.Redirect(w, r, target, http.StatusTemporaryRedirect)
 	})
 }
-
-// waitLeading is used by tests.
-func (h *HA) waitLeading(want bool, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if h.Leading() == want {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}

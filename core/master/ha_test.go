@@ -180,3 +180,15 @@ func builtinOn(t *testing.T, tm *testMaster, connected bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// waitLeading polls until the master leads (or stands by), as wanted.
+func (h *HA) waitLeading(want bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if h.Leading() == want {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}

@@ -384,5 +384,3 @@ func (m *Master) Handler() http.Handler {
 	})
 	return mux
 }
-
-func roundScalar(v float64) float64 { return math.Round(v*1000) / 1000 }

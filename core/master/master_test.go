@@ -1,6 +1,7 @@
 package master
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func TestLaunchValidation(t *testing.T) {
 	errs := map[string]string{}
 	for len(errs) < 3 {
 		s := fw.update(mesos.TaskError)
-		errs[s.TaskID.Value+"#"+itoa(len(errs))] = s.Message
+		errs[s.TaskID.Value+"#"+strconv.Itoa(len(errs))] = s.Message
 		if s.Reason != mesos.ReasonTaskInvalid {
 			t.Errorf("reason = %s", s.Reason)
 		}

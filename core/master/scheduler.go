@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -62,20 +63,12 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
-		if ok := asTypeError(err, &te); ok {
+		if errors.As(err, &te) {
 			return badRequest("malformed JSON: field %q: %v", te.Field, err)
 		}
 		return badRequest("malformed JSON: %v", err)
 	}
 	return nil
-}
-
-func asTypeError(err error, te **json.UnmarshalTypeError) bool {
-	t, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = t
-	}
-	return ok
 }
 
 // serveScheduler is POST /api/v1/scheduler.
@@ -318,7 +311,7 @@ func (m *Master) frameworkDisconnected(id, streamID string) {
 	for _, o := range f.offers {
 		m.rescindOffer(o, false)
 	}
-	timeout := time.Duration(f.info.FailoverTimeout * float64(time.Second))
+	timeout := failoverTimeout(f.info)
 	m.cfg.Logf("framework %s (%s) disconnected; failover timeout %s", f.id, f.info.Name, timeout)
 	if timeout <= 0 {
 		m.removeFramework(f)
@@ -352,15 +345,21 @@ func (m *Master) handleCall(streamID string, c *mesos.Call) error {
 		m.decline(f, c.Decline.OfferIDs, c.Decline.Filters)
 		m.metrics.offersDeclined += uint64(len(c.Decline.OfferIDs))
 	case mesos.CallRevive:
-		roles, err := m.callRoles(f, "revive.roles", c.Revive)
-		if err != nil {
+		var roles []string
+		if c.Revive != nil {
+			roles = c.Revive.Roles
+		}
+		if err := checkRoles(f, "revive.roles", roles); err != nil {
 			return err
 		}
 		m.alloc.Revive(f.id, roles)
 		m.allocate(nil)
 	case mesos.CallSuppress:
-		roles, err := m.callRoles(f, "suppress.roles", c.Suppress)
-		if err != nil {
+		var roles []string
+		if c.Suppress != nil {
+			roles = c.Suppress.Roles
+		}
+		if err := checkRoles(f, "suppress.roles", roles); err != nil {
 			return err
 		}
 		m.alloc.Suppress(f.id, roles)
@@ -378,24 +377,14 @@ func (m *Master) handleCall(streamID string, c *mesos.Call) error {
 	return nil
 }
 
-func (m *Master) callRoles(f *framework, field string, body any) ([]string, error) {
-	var roles []string
-	switch b := body.(type) {
-	case *mesos.CallReviveBody:
-		if b != nil {
-			roles = b.Roles
-		}
-	case *mesos.CallSuppressBody:
-		if b != nil {
-			roles = b.Roles
-		}
-	}
+// checkRoles refuses roles the framework is not subscribed to.
+func checkRoles(f *framework, field string, roles []string) error {
 	for _, r := range roles {
 		if !f.hasRole(r) {
-			return nil, badRequest("%s: framework %s is not subscribed to role %q (its roles: %v)", field, f.id, r, f.roles)
+			return badRequest("%s: framework %s is not subscribed to role %q (its roles: %v)", field, f.id, r, f.roles)
 		}
 	}
-	return roles, nil
+	return nil
 }
 
 func refuseFor(f *mesos.Filters) time.Duration {

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"strconv"
 	"time"
 
 	"agora/core/mesos"
@@ -69,7 +70,7 @@ func (a *agent) send(ev any) {
 	}
 }
 
-func (a *agent) addr() string { return a.info.Hostname + ":" + itoa(int(a.info.Port)) }
+func (a *agent) addr() string { return a.info.Hostname + ":" + strconv.Itoa(int(a.info.Port)) }
 
 // used is what the agent's tasks hold.
 func (a *agent) used() resources.Resources {

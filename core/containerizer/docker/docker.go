@@ -42,11 +42,11 @@
 package docker
 
 import (
+	"agora/core/containerizer/docker/progress"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -282,38 +282,13 @@ func (c *Containerizer) pull(ctx context.Context, ref string) error {
 	}
 	defer rc.Close()
 	// The daemon reports a failed pull inside the progress stream.
-	if err := progressError(rc); err != nil {
+	if err := progress.Error(rc); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("gave up after %v: %w", c.cfg.PullTimeout, err)
 		}
 		return err
 	}
 	return nil
-}
-
-// progressError reads a daemon progress stream (pull, build) to its end and
-// returns the error it reports, if any.
-func progressError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("progress stream: %w", err)
-		}
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			return errors.New(m.ErrorDetail.Message)
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
 }
 
 // removeQuietly force-removes a container the caller no longer wants,

@@ -291,16 +291,8 @@ func environ(specEnv []string, cmd *mesos.CommandInfo) (*containerizer.Env, erro
 		env.Set(name, value)
 	}
 	env.Set("MESOS_SANDBOX", SandboxPath)
-	if cmd != nil && cmd.Environment != nil {
-		for i, v := range cmd.Environment.Variables {
-			if v.Name == "" || strings.Contains(v.Name, "=") {
-				return nil, fmt.Errorf("command.environment.variables[%d].name: invalid name %q", i, v.Name)
-			}
-			if v.Type != "" && v.Type != "VALUE" {
-				return nil, fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the docker containerizer", i, v.Name, v.Type)
-			}
-			env.Set(v.Name, v.Value)
-		}
+	if err := env.SetCommand(cmd, "docker"); err != nil {
+		return nil, err
 	}
 	return env, nil
 }

@@ -64,16 +64,8 @@ func environ(sandbox string, specEnv []string, cmd *mesos.CommandInfo) ([]string
 		}
 		env.Set(name, value)
 	}
-	if cmd != nil && cmd.Environment != nil {
-		for i, v := range cmd.Environment.Variables {
-			if v.Name == "" || strings.Contains(v.Name, "=") {
-				return nil, fmt.Errorf("command.environment.variables[%d].name: invalid name %q", i, v.Name)
-			}
-			if v.Type != "" && v.Type != "VALUE" {
-				return nil, fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the process containerizer", i, v.Name, v.Type)
-			}
-			env.Set(v.Name, v.Value)
-		}
+	if err := env.SetCommand(cmd, "process"); err != nil {
+		return nil, err
 	}
 	return env.List(), nil
 }

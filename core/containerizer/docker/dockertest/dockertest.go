@@ -18,14 +18,12 @@
 package dockertest
 
 import (
+	"agora/core/containerizer/docker/progress"
 	"archive/tar"
 	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,7 +278,7 @@ func BuildBusybox(ctx context.Context, cli *client.Client, ref string) error {
 		return fmt.Errorf("build %s: %w", ref, err)
 	}
 	defer resp.Body.Close()
-	if err := buildError(resp.Body); err != nil {
+	if err := progress.Error(resp.Body); err != nil {
 		return fmt.Errorf("build %s: %w", ref, err)
 	}
 	return nil
@@ -305,29 +303,4 @@ func staticBusybox() ([]byte, error) {
 		return nil, fmt.Errorf("%s: %v; %s", BusyboxBinary, err, hint)
 	}
 	return b, nil
-}
-
-// buildError reads the build's progress stream to its end and returns the
-// error it reports, if any.
-func buildError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("build output: %w", err)
-		}
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			return errors.New(m.ErrorDetail.Message)
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
 }
