@@ -2,7 +2,9 @@ package master
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 
 	"agora/core/mesos"
@@ -102,7 +104,7 @@ func (m *Master) operatorState(typ string) *mesos.OperatorResponse {
 
 func (m *Master) agentsState() mesos.AgentsResp {
 	out := mesos.AgentsResp{Agents: []mesos.AgentState{}, RecoveredAgents: []mesos.AgentInfo{}}
-	for _, a := range sortedAgents(m.agents) {
+	for _, a := range byKey(m.agents) {
 		if a.recovered {
 			out.RecoveredAgents = append(out.RecoveredAgents, a.info)
 			continue
@@ -140,7 +142,7 @@ func (m *Master) frameworkState(f *framework) mesos.FrameworkState {
 			alloc = alloc.Add(t.res)
 		}
 	}
-	for _, o := range sortedOffers(f.offers) {
+	for _, o := range byKey(f.offers) {
 		st.Offers = append(st.Offers, o.toMesos())
 		offered = offered.Add(o.res)
 	}
@@ -151,13 +153,8 @@ func (m *Master) frameworkState(f *framework) mesos.FrameworkState {
 
 func (m *Master) frameworksState() mesos.FrameworksResp {
 	out := mesos.FrameworksResp{Frameworks: []mesos.FrameworkState{}, CompletedFrameworks: []mesos.FrameworkState{}}
-	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		out.Frameworks = append(out.Frameworks, m.frameworkState(m.frameworks[id]))
+	for _, f := range byKey(m.frameworks) {
+		out.Frameworks = append(out.Frameworks, m.frameworkState(f))
 	}
 	for _, f := range m.completedFrameworks {
 		out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkState(f))
@@ -212,20 +209,12 @@ func (m *Master) rolesState() *mesos.RolesResp {
 	return out
 }
 
-func sortedAgents(m map[string]*agent) []*agent {
-	out := make([]*agent, 0, len(m))
-	for _, a := range m {
-		out = append(out, a)
+// byKey returns m's values in the order of their keys (the ids), so that
+// answers do not change order from one call to the next.
+func byKey[T any](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
-}
-
-func sortedOffers(m map[string]*offer) []*offer {
-	out := make([]*offer, 0, len(m))
-	for _, o := range m {
-		out = append(out, o)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
