@@ -20,7 +20,7 @@ func BenchmarkOffers1000On50(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		c := New(Config{Seed: 1})
-		c.PutApp(a, t0)
+		c.PutApp(a, false, t0)
 		b.StartTimer()
 		d := c.Offers(offers, t0)
 		if n := len(launched(d)); n != 1000 {

@@ -59,8 +59,12 @@ type Config struct {
 	// KillRetry: a kill with no terminal status after this long is sent
 	// again (default 30 s).
 	KillRetry time.Duration
-	// ProgressDeadline of deployments (0: wait forever, as Marathon).
+	// ProgressDeadline of deployments (0: wait forever, as Marathon). A
+	// deployment without progress this long fails and is rolled back.
 	ProgressDeadline time.Duration
+	// ServicePorts is the [lo, hi] range service ports are assigned from
+	// (default 10000-20000, Marathon's local_port_min/max).
+	ServicePorts [2]int
 }
 
 func (c Config) withDefaults() Config {
@@ -81,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillRetry <= 0 {
 		c.KillRetry = 30 * time.Second
+	}
+	if c.ServicePorts[0] <= 0 || c.ServicePorts[1] < c.ServicePorts[0] {
+		c.ServicePorts = [2]int{10000, 20000}
 	}
 	return c
 }
@@ -171,7 +178,12 @@ type QueueEntry struct {
 // Instance is the API's view of one instance.
 type Instance struct {
 	state.Instance
-	Ready            bool
+	// Ready: running, healthy and, when the app has readiness checks and
+	// the instance was launched with them, reported ready by SetReady.
+	Ready bool
+	// NeedsReadiness asks the driver to probe the app's readiness checks:
+	// running and healthy, readiness wanted, not yet reported ready.
+	NeedsReadiness   bool
 	Killing          bool
 	UnreachableSince time.Time `json:",omitempty"`
 	Unreconciled     bool      `json:",omitempty"`
@@ -184,17 +196,31 @@ type instance struct {
 	unreachable  time.Time // zero unless TASK_UNREACHABLE
 	inactive     bool      // unreachable past inactiveAfterSeconds: replaced
 	unreconciled bool      // adopted by Recover, no answer yet
+	// needsReady: launched while the app had readiness checks, so it only
+	// counts as ready once SetReady said so (and then stays ready).
+	needsReady bool
+	ready      bool
+}
+
+// isReady is Marathon's "healthy and ready" for a running instance.
+func (in *instance) isReady() bool {
+	return in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy && (!in.needsReady || in.ready)
 }
 
 func (in *instance) live() bool { return in.killAt.IsZero() && !in.inactive }
 
 type appState struct {
-	app        *app.App
+	app *app.App
+	// prevApp is the definition the running deployment started from, where
+	// a rollback returns to (nil: the app was new, or lost in a failover).
+	prevApp    *app.App
 	spec       deploy.AppSpec
 	instances  map[string]*instance
 	pending    int // instances to launch, not yet placed
 	deployment *deploy.Deployment
-	deleting   bool
+	// deleting: the app is being stopped (DeleteApp, or a rolled-back new
+	// app); it is forgotten once its last instance ended.
+	deleting bool
 	failures   int
 	delayUntil time.Time
 	lastPlan   *placement.Plan
@@ -246,127 +272,6 @@ func specOf(a *app.App) deploy.AppSpec {
 	}
 }
 
-// PutApp creates or updates an app and starts the deployment that brings its
-// instances to the new definition (a scale or a rolling restart, per
-// app.Diff). It returns "" when nothing changed.
-func (c *Core) PutApp(a *app.App, now time.Time) (string, error) {
-	if a == nil {
-		return "", fmt.Errorf("app: nil")
-	}
-	cp := *a
-	cons, err := placement.ParseAll(cp.Constraints)
-	if err != nil {
-		return "", fmt.Errorf("app %s: %w", cp.ID(), err)
-	}
-	id := cp.ID()
-	if cp.Version == "" {
-		cp.Version = now.UTC().Format(time.RFC3339Nano)
-	}
-	as := c.apps[id]
-	vi := app.VersionInfo{}
-	var prev deploy.AppSpec
-	if as != nil && !as.deleting {
-		ch := app.Diff(as.app, &cp)
-		if ch.None() {
-			return "", nil
-		}
-		if as.app.VersionInfo != nil {
-			vi = *as.app.VersionInfo
-		}
-		if ch.Restart {
-			vi.LastConfigChangeAt = cp.Version
-		} else {
-			vi.LastScalingAt = cp.Version
-		}
-		prev = as.spec
-	} else {
-		vi.LastConfigChangeAt = cp.Version
-	}
-	if vi.LastConfigChangeAt == "" {
-		vi.LastConfigChangeAt = cp.Version
-	}
-	cp.VersionInfo = &vi
-	spec := specOf(&cp)
-	if err := spec.Validate(); err != nil {
-		return "", fmt.Errorf("app %s: %w", id, err)
-	}
-	depID := c.uuid()
-	d, err := deploy.New(depID, prev, spec, c.cfg.ProgressDeadline)
-	if err != nil {
-		return "", fmt.Errorf("app %s: %w", id, err)
-	}
-	if as == nil || as.deleting {
-		old := as
-		as = &appState{instances: map[string]*instance{}}
-		if old != nil {
-			as.instances = old.instances // still being killed
-		}
-		c.apps[id] = as
-	}
-	if as.spec.Version != spec.Version {
-		// Queued launches of the old configuration are dropped; the
-		// deployment asks for new ones. A new config also ends the backoff.
-		as.pending = 0
-		as.failures, as.delayUntil = 0, time.Time{}
-	}
-	as.app, as.spec, as.cons, as.deployment = &cp, spec, cons, d
-	c.out.Persist = append(c.out.Persist,
-		Change{Kind: PutApp, AppID: id, App: &cp},
-		Change{Kind: PutDeployment, AppID: id, Deployment: d})
-	c.out.Events = append(c.out.Events, Event{Type: EventDeploymentInfo, Time: now, AppID: id, DeploymentID: depID})
-	c.step(now)
-	return depID, nil
-}
-
-// DeleteApp kills all the app's instances and forgets it once they ended.
-func (c *Core) DeleteApp(id string, now time.Time) {
-	as := c.apps[id]
-	if as == nil {
-		return
-	}
-	as.deleting, as.pending = true, 0
-	if as.deployment != nil {
-		as.deployment = nil
-		c.out.Persist = append(c.out.Persist, Change{Kind: DeleteDeployment, AppID: id})
-	}
-	for _, tid := range sortedKeys(as.instances) {
-		c.kill(as, tid, now)
-	}
-	c.step(now)
-}
-
-// Restart replaces all the app's instances honouring its upgrade strategy.
-func (c *Core) Restart(id string, now time.Time) {
-	as := c.apps[id]
-	if as == nil || as.deleting {
-		return
-	}
-	cp := *as.app
-	cp.Version = now.UTC().Format(time.RFC3339Nano)
-	if cp.Version == as.app.Version {
-		cp.Version += "-restart"
-	}
-	vi := app.VersionInfo{}
-	if as.app.VersionInfo != nil {
-		vi = *as.app.VersionInfo
-	}
-	vi.LastConfigChangeAt = cp.Version
-	cp.VersionInfo = &vi
-	prev := as.spec
-	spec := specOf(&cp)
-	depID := c.uuid()
-	d, err := deploy.New(depID, prev, spec, c.cfg.ProgressDeadline)
-	if err != nil {
-		return // specs were validated by PutApp
-	}
-	as.app, as.spec, as.deployment, as.pending = &cp, spec, d, 0
-	c.out.Persist = append(c.out.Persist,
-		Change{Kind: PutApp, AppID: id, App: &cp},
-		Change{Kind: PutDeployment, AppID: id, Deployment: d})
-	c.out.Events = append(c.out.Events, Event{Type: EventDeploymentInfo, Time: now, AppID: id, DeploymentID: depID})
-	c.step(now)
-}
-
 func (c *Core) kill(as *appState, tid string, now time.Time) {
 	in := as.instances[tid]
 	if in == nil || !in.killAt.IsZero() {
@@ -401,50 +306,66 @@ func (c *Core) step(now time.Time) {
 		return
 	}
 	for _, id := range sortedKeys(c.apps) {
-		as := c.apps[id]
-		if as.deleting {
-			if len(as.instances) == 0 {
-				delete(c.apps, id)
-				c.out.Persist = append(c.out.Persist, Change{Kind: DeleteApp, AppID: id})
-			}
-			continue
-		}
-		if d := as.deployment; d != nil {
-			acts := deploy.Step(d, c.snapshot(as), now)
-			as.pending += acts.Launch
-			for _, k := range acts.Kill {
-				if _, ok := as.instances[k]; ok {
-					c.kill(as, k, now)
-				} else if as.pending > 0 {
-					as.pending-- // a queued launch
-				}
-			}
-			switch acts.Phase {
-			case deploy.PhaseDone, deploy.PhaseFailed, deploy.PhaseCancelled:
-				typ := EventDeploymentSuccess
-				if acts.Phase != deploy.PhaseDone {
-					typ = EventDeploymentFailed
-				}
-				c.out.Events = append(c.out.Events, Event{Type: typ, Time: now, AppID: id, DeploymentID: d.ID, Message: acts.Reason})
+		c.stepApp(id, c.apps[id], now)
+	}
+}
+
+func (c *Core) stepApp(id string, as *appState, now time.Time) {
+	if as.deleting {
+		if len(as.instances) == 0 {
+			if d := as.deployment; d != nil {
+				d.Status, d.FinishedAt = deploy.StatusSucceeded, now
+				c.out.Events = append(c.out.Events, Event{Type: EventDeploymentSuccess, Time: now, AppID: id, DeploymentID: d.ID})
 				c.out.Persist = append(c.out.Persist, Change{Kind: DeleteDeployment, AppID: id})
-				as.deployment = nil
 			}
-			if as.deployment != nil {
-				continue
+			delete(c.apps, id)
+			c.out.Persist = append(c.out.Persist, Change{Kind: DeleteApp, AppID: id})
+		}
+		return
+	}
+	if d := as.deployment; d != nil {
+		acts := deploy.Step(d, c.snapshot(as), now)
+		as.pending += acts.Launch
+		for _, k := range acts.Kill {
+			if _, ok := as.instances[k]; ok {
+				c.kill(as, k, now)
+			} else if as.pending > 0 {
+				as.pending-- // a queued launch
 			}
 		}
-		// No deployment: keep the instance count, replacing lost instances.
-		live := 0
-		for _, in := range as.instances {
-			if in.live() {
-				live++
+		switch acts.Phase {
+		case deploy.PhaseDone, deploy.PhaseFailed, deploy.PhaseCancelled:
+			typ := EventDeploymentSuccess
+			if acts.Phase != deploy.PhaseDone {
+				typ = EventDeploymentFailed
 			}
+			c.out.Events = append(c.out.Events, Event{Type: typ, Time: now, AppID: id, DeploymentID: d.ID, Message: acts.Reason})
+			as.deployment = nil
+			if acts.Phase == deploy.PhaseFailed && d.RollbackOf == "" {
+				// Past its deadline: back to the last good definition. A
+				// failing rollback just fails.
+				if _, err := c.rollback(as, d, now); err == nil {
+					c.stepApp(id, as, now)
+					return
+				}
+			}
+			c.out.Persist = append(c.out.Persist, Change{Kind: DeleteDeployment, AppID: id})
 		}
-		if want := as.spec.Instances - live; want > as.pending {
-			as.pending = want
-		} else if want < as.pending {
-			as.pending = max(want, 0)
+		if as.deployment != nil {
+			return
 		}
+	}
+	// No deployment: keep the instance count, replacing lost instances.
+	live := 0
+	for _, in := range as.instances {
+		if in.live() {
+			live++
+		}
+	}
+	if want := as.spec.Instances - live; want > as.pending {
+		as.pending = want
+	} else if want < as.pending {
+		as.pending = max(want, 0)
 	}
 }
 
@@ -464,7 +385,7 @@ func (c *Core) snapshot(as *appState) deploy.Snapshot {
 			// Update records true for apps without health checks; nil
 			// is "not checked yet".
 			di.Healthy = in.rec.Healthy != nil && *in.rec.Healthy
-			di.Ready = di.Healthy
+			di.Ready = in.isReady()
 		case in.rec.State == mesos.TaskStarting:
 			di.State = deploy.Starting
 		default:
@@ -601,8 +522,8 @@ func (c *Core) Offers(offers []mesos.Offer, now time.Time) Decisions {
 				tasks[i] = append(tasks[i], ti)
 				slots[i].o.Resources = slots[i].o.Resources.Sub(l.Resources)
 				rec := state.Instance{TaskID: tid, AppID: as.spec.ID, Version: as.spec.Version, AgentID: l.Agent.ID, Host: l.Agent.Hostname,
-					LaunchedAt: now, State: mesos.TaskStaging, UpdatedAt: now}
-				as.instances[tid] = &instance{rec: rec}
+					LaunchedAt: now, State: mesos.TaskStaging, UpdatedAt: now, Ports: slices.Clone(l.Ports)}
+				as.instances[tid] = &instance{rec: rec, needsReady: len(a.ReadinessChecks) > 0}
 				c.byTask[tid] = as.spec.ID
 				as.pending--
 				r := rec
@@ -695,6 +616,9 @@ func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
 	}
 	in.rec.State = st.State
 	in.rec.UpdatedAt = now
+	if st.State == mesos.TaskRunning && in.rec.StartedAt.IsZero() {
+		in.rec.StartedAt = now
+	}
 	var healthy *bool
 	if st.State == mesos.TaskRunning {
 		if len(as.app.HealthChecks) == 0 {
@@ -793,7 +717,11 @@ func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments 
 			cons = nil // stored apps were validated when put
 		}
 		id := cp.ID()
-		c.apps[id] = &appState{app: &cp, spec: specOf(&cp), cons: cons, instances: map[string]*instance{}, deployment: deployments[id]}
+		as := &appState{app: &cp, spec: specOf(&cp), cons: cons, instances: map[string]*instance{}, deployment: deployments[id]}
+		// A deployment to no version is a deletion (DeleteApp, or the
+		// rollback of a new app): it carries on.
+		as.deleting = as.deployment != nil && as.deployment.Target.Version == "" && as.deployment.Target.Instances == 0
+		c.apps[id] = as
 	}
 	for _, rec := range instances {
 		as := c.apps[rec.AppID]
@@ -807,12 +735,25 @@ func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments 
 			continue
 		}
 		in := &instance{rec: rec, unreconciled: true}
+		// Readiness is not stored: an instance of a running deployment's
+		// target is probed again; others count as ready, as in Marathon,
+		// which checks readiness only during deployments.
+		if d := as.deployment; d != nil && len(as.app.ReadinessChecks) > 0 && rec.Version == d.Target.Version {
+			in.needsReady = true
+		}
 		if rec.Healthy != nil && *rec.Healthy && rec.State == mesos.TaskRunning {
 			in.healthySince = now
 		}
 		as.instances[rec.TaskID] = in
 		c.byTask[rec.TaskID] = rec.AppID
 		c.out.Reconcile = append(c.out.Reconcile, mesos.TaskID{Value: rec.TaskID})
+	}
+	for _, id := range sortedKeys(c.apps) {
+		if as := c.apps[id]; as.deleting {
+			for _, tid := range sortedKeys(as.instances) {
+				c.kill(as, tid, now)
+			}
+		}
 	}
 	if len(c.out.Reconcile) > 0 {
 		c.reconcileBy = now.Add(c.cfg.ReconcileTimeout)
@@ -859,7 +800,9 @@ func (c *Core) Instances(appID string) []Instance {
 	var out []Instance
 	for _, tid := range sortedKeys(as.instances) {
 		in := as.instances[tid]
-		out = append(out, Instance{Instance: in.rec, Ready: in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy,
+		ready := in.isReady()
+		healthy := in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy
+		out = append(out, Instance{Instance: in.rec, Ready: ready, NeedsReadiness: healthy && !ready && in.killAt.IsZero(),
 			Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
 	}
 	return out

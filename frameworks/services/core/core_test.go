@@ -94,7 +94,7 @@ func hasEvent(d Decisions, typ string) bool {
 
 func TestUniqueHostnamePlacesTwoOfThreeAndSaysWhy(t *testing.T) {
 	c := New(Config{Seed: 1})
-	if _, err := c.PutApp(mustApp(t, `{"id":"/web","cmd":"sleep 1000","instances":3,"cpus":0.5,"mem":64,"constraints":[["hostname","UNIQUE"]]}`), t0); err != nil {
+	if _, err := c.PutApp(mustApp(t, `{"id":"/web","cmd":"sleep 1000","instances":3,"cpus":0.5,"mem":64,"constraints":[["hostname","UNIQUE"]]}`), false, t0); err != nil {
 		t.Fatal(err)
 	}
 	d := c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024), offer("o2", "a2", 4, 1024)}, t0)
@@ -123,7 +123,7 @@ func TestUniqueHostnamePlacesTwoOfThreeAndSaysWhy(t *testing.T) {
 func TestDeterministicForSeed(t *testing.T) {
 	ids := func() []string {
 		c := New(Config{Seed: 42})
-		c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":3}`), t0)
+		c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":3}`), false, t0)
 		var out []string
 		for _, ti := range launched(c.Offers([]mesos.Offer{offer("o1", "a1", 8, 4096)}, t0)) {
 			out = append(out, ti.TaskID.Value)
@@ -139,7 +139,7 @@ func TestDeterministicForSeed(t *testing.T) {
 func TestScaleUpAndDown(t *testing.T) {
 	c := New(Config{Seed: 2})
 	a := mustApp(t, `{"id":"/web","cmd":"x","instances":2,"cpus":0.1,"mem":32}`)
-	c.PutApp(a, t0)
+	c.PutApp(a, false, t0)
 	d := c.Offers([]mesos.Offer{offer("o1", "a1", 8, 4096)}, t0)
 	if !d.Suppress {
 		t.Fatal("nothing pending once all are placed: want Suppress")
@@ -152,7 +152,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	a2 := *a
 	a2.Instances = 5
 	a2.Version = ""
-	c.PutApp(&a2, t0.Add(time.Minute))
+	c.PutApp(&a2, false, t0.Add(time.Minute))
 	d = c.Tick(t0.Add(time.Minute))
 	if !d.Revive {
 		t.Fatal("scale up: want Revive")
@@ -174,7 +174,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	a3 := a2
 	a3.Instances = 1
 	a3.Version = ""
-	c.PutApp(&a3, t0.Add(2*time.Minute))
+	c.PutApp(&a3, false, t0.Add(2*time.Minute))
 	d = c.Tick(t0.Add(2 * time.Minute))
 	if len(d.Kill) != 4 {
 		t.Fatalf("scale down killed %d, want 4", len(d.Kill))
@@ -190,7 +190,7 @@ func TestRollingRestartHonoursUpgradeStrategy(t *testing.T) {
 	// minimumHealthCapacity 1, maximumOverCapacity 0: one extra at a time.
 	a := mustApp(t, `{"id":"/web","cmd":"v1","instances":3,"cpus":0.1,"mem":32,
 		"upgradeStrategy":{"minimumHealthCapacity":1,"maximumOverCapacity":0}}`)
-	c.PutApp(a, t0)
+	c.PutApp(a, false, t0)
 	runAll(c, c.Offers([]mesos.Offer{offer("o1", "a1", 8, 4096)}, t0), t0)
 	old := map[string]bool{}
 	for _, in := range c.Instances("/web") {
@@ -200,7 +200,7 @@ func TestRollingRestartHonoursUpgradeStrategy(t *testing.T) {
 	a2 := *a
 	a2.Cmd, a2.Version = "v2", ""
 	now := t0.Add(time.Minute)
-	if _, err := c.PutApp(&a2, now); err != nil {
+	if _, err := c.PutApp(&a2, false, now); err != nil {
 		t.Fatal(err)
 	}
 	c.Tick(now)
@@ -237,7 +237,7 @@ func TestRollingRestartHonoursUpgradeStrategy(t *testing.T) {
 
 func TestFailedInstanceReplacedAfterGrowingBackoff(t *testing.T) {
 	c := New(Config{Seed: 4})
-	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,"backoffSeconds":10,"backoffFactor":2,"maxLaunchDelaySeconds":25}`), t0)
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,"backoffSeconds":10,"backoffFactor":2,"maxLaunchDelaySeconds":25}`), false, t0)
 	d := c.Offers([]mesos.Offer{offer("o0", "a1", 8, 4096)}, t0)
 	now := t0
 	for i, wantDelay := range []time.Duration{10 * time.Second, 20 * time.Second, 25 * time.Second} {
@@ -273,7 +273,7 @@ func TestFailedInstanceReplacedAfterGrowingBackoff(t *testing.T) {
 func TestUnreachableReplacedAfterInactiveAndExpunged(t *testing.T) {
 	c := New(Config{Seed: 5})
 	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,
-		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}}`), t0)
+		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}}`), false, t0)
 	d := c.Offers([]mesos.Offer{offer("o0", "a1", 8, 4096)}, t0)
 	tid := launched(d)[0].TaskID.Value
 	c.Update(status(tid, mesos.TaskRunning, nil), t0)
@@ -307,7 +307,7 @@ func TestSuppressReviveAndIdleDecline(t *testing.T) {
 	if len(d.Decline) != 1 || d.Decline[0].RefuseSeconds != 120 || d.Suppress || d.Revive {
 		t.Fatalf("idle offer: %+v, want one long decline", d)
 	}
-	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1}`), t0)
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1}`), false, t0)
 	if d = c.Tick(t0); !d.Revive {
 		t.Fatal("pending app: want Revive")
 	}
@@ -367,9 +367,9 @@ func TestRecoverTimeoutAllowsLaunch(t *testing.T) {
 
 func TestDeleteAppKillsThenForgets(t *testing.T) {
 	c := New(Config{Seed: 9})
-	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":2}`), t0)
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":2}`), false, t0)
 	runAll(c, c.Offers([]mesos.Offer{offer("o1", "a1", 8, 4096)}, t0), t0)
-	c.DeleteApp("/web", t0)
+	c.DeleteApp("/web", false, t0)
 	d := c.Tick(t0)
 	if len(d.Kill) != 2 {
 		t.Fatalf("kills %v, want 2", d.Kill)
@@ -390,7 +390,7 @@ func TestDeleteAppKillsThenForgets(t *testing.T) {
 func TestReplacedUnreachableInstanceKilledWhenBack(t *testing.T) {
 	c := New(Config{Seed: 14})
 	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,
-		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":600}}`), t0)
+		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":600}}`), false, t0)
 	tid := launched(c.Offers([]mesos.Offer{offer("o0", "a1", 8, 4096)}, t0))[0].TaskID.Value
 	c.Update(status(tid, mesos.TaskRunning, nil), t0)
 	c.Update(status(tid, mesos.TaskUnreachable, nil), t0)

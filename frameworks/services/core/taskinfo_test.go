@@ -24,7 +24,7 @@ func TestTaskInfoDockerBridge(t *testing.T) {
 		"env":{"MODE":"prod"},
 		"labels":{"team":"shop"},
 		"taskKillGracePeriodSeconds":7,
-		"healthChecks":[{"protocol":"MESOS_HTTP","path":"/health","portIndex":1,"intervalSeconds":5}]}`), t0)
+		"healthChecks":[{"protocol":"MESOS_HTTP","path":"/health","portIndex":1,"intervalSeconds":5}]}`), false, t0)
 	d := c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024)}, t0)
 	ts := launched(d)
 	if len(ts) != 1 {
@@ -73,7 +73,7 @@ func TestTaskInfoDockerBridge(t *testing.T) {
 func TestTaskInfoCmdAppWithPort0(t *testing.T) {
 	c := New(Config{Seed: 11})
 	c.PutApp(mustApp(t, `{"id":"/web","cmd":"python3 -m http.server $PORT0","instances":1,"cpus":0.25,"mem":32,
-		"healthChecks":[{"protocol":"MESOS_TCP"}]}`), t0)
+		"healthChecks":[{"protocol":"MESOS_TCP"}]}`), false, t0)
 	ti := launched(c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024)}, t0))[0]
 	if ti.Command.Value != "python3 -m http.server $PORT0" || !ti.Command.IsShell() || ti.Container != nil {
 		t.Fatalf("command = %+v", ti.Command)
@@ -88,7 +88,7 @@ func TestTaskInfoCmdAppWithPort0(t *testing.T) {
 
 func TestTaskInfoArgsRunWithoutShell(t *testing.T) {
 	c := New(Config{Seed: 12})
-	c.PutApp(mustApp(t, `{"id":"/job","args":["/bin/echo","hi"],"instances":1,"portDefinitions":[]}`), t0)
+	c.PutApp(mustApp(t, `{"id":"/job","args":["/bin/echo","hi"],"instances":1,"portDefinitions":[]}`), false, t0)
 	ti := launched(c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024)}, t0))[0]
 	if ti.Command.IsShell() || ti.Command.Value != "/bin/echo" || fmt.Sprint(ti.Command.Arguments) != "[/bin/echo hi]" {
 		t.Fatalf("command = %+v", ti.Command)
@@ -100,7 +100,7 @@ func TestTaskInfoArgsRunWithoutShell(t *testing.T) {
 
 func TestHealthEventsAndUnhealthyBlocksDeployment(t *testing.T) {
 	c := New(Config{Seed: 13})
-	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"healthChecks":[{"protocol":"MESOS_HTTP","path":"/"}]}`), t0)
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"healthChecks":[{"protocol":"MESOS_HTTP","path":"/"}]}`), false, t0)
 	tid := launched(c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024)}, t0))[0].TaskID.Value
 	d := c.Update(status(tid, mesos.TaskRunning, nil), t0)
 	if hasEvent(d, EventDeploymentSuccess) {

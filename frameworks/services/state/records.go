@@ -119,6 +119,11 @@ type Instance struct {
 	// Healthy is the last health result; nil when unknown or unchecked.
 	Healthy   *bool     `json:"healthy,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// Ports are the host ports the instance was launched with, in the
+	// order of the app's ports that have one.
+	Ports []uint64 `json:"ports,omitempty"`
+	// StartedAt is when the task first reported TASK_RUNNING (zero before).
+	StartedAt time.Time `json:"startedAt,omitzero"`
 }
 
 // PutInstance records or updates an instance.
