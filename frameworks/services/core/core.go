@@ -14,9 +14,28 @@
 //   - Persist lists what the driver must write (instances before their
 //     launch is sent), so that after a failover Recover can adopt every task
 //     that may exist and launch none twice.
-//   - Changes made by PutApp, DeleteApp and Restart (kills, events, persist)
-//     come out in the Decisions of the next Offers, Update or Tick call; the
-//     driver should Tick right after them.
+//   - Changes made by PutApp, DeleteApp, Restart, CancelDeployment,
+//     KillTasks and ResetDelay (kills, events, persist) come out in the
+//     Decisions of the next Offers, Update, SetReady or Tick call; the driver
+//     should Tick right after them.
+//   - Deployments lock their app, as in Marathon: PutApp, DeleteApp,
+//     Restart and KillTasks with scale return a *LockedError while one runs,
+//     unless forced (the running one is then cancelled and replaced).
+//     Unknown apps, tasks and deployments are errors wrapping ErrNotFound.
+//   - Every deployment, DeleteApp's included, has an id, a deployment_info
+//     event when it starts and a deployment_success or deployment_failed
+//     event when it ends. A deployment cancelled without force, or one that
+//     fails its Config.ProgressDeadline, is rolled back: the full previous
+//     app definition becomes current again (persisted as a new version) and
+//     a rollback deployment restores its instances; a new app is deleted.
+//   - An instance counts as healthy-and-ready for deployments when it runs,
+//     is healthy and, if it was launched with readiness checks, SetReady
+//     reported it ready once; Instance.NeedsReadiness asks for the probe.
+//   - Every app port has a service port, unique across apps: a given one is
+//     kept, a 0 keeps the app's current one or takes the lowest free port of
+//     Config.ServicePorts. Ports live in the app definitions, so they
+//     survive Recover. A taken port is an app.FieldErrors naming the field.
+//   - Preview answers what PutApp would do without changing anything.
 //
 // Core is not goroutine-safe: the driver owns it.
 package core
@@ -220,7 +239,7 @@ type appState struct {
 	deployment *deploy.Deployment
 	// deleting: the app is being stopped (DeleteApp, or a rolled-back new
 	// app); it is forgotten once its last instance ended.
-	deleting bool
+	deleting   bool
 	failures   int
 	delayUntil time.Time
 	lastPlan   *placement.Plan
