@@ -277,7 +277,7 @@ func TestValidationRules(t *testing.T) {
 		{"constraint arity", `{"id": "/a", "cmd": "x", "constraints": [["hostname"]]}`, "constraints[0]"},
 		{"constraint operator", `{"id": "/a", "cmd": "x", "constraints": [["hostname", "SOMETIMES"]]}`, "constraints[0]"},
 		{"unique with value", `{"id": "/a", "cmd": "x", "constraints": [["hostname", "UNIQUE", "x"]]}`, "constraints[0]"},
-		{"cluster without value", `{"id": "/a", "cmd": "x", "constraints": [["hostname", "UNIQUE"], ["rack", "CLUSTER"]]}`, "constraints[1]"},
+		{"cluster with bad second", `{"id": "/a", "cmd": "x", "constraints": [["rack", "CLUSTER"], ["rack", "MAX_PER", "0"]]}`, "constraints[1]"},
 		{"group by not int", `{"id": "/a", "cmd": "x", "constraints": [["rack", "GROUP_BY", "three"]]}`, "constraints[0]"},
 		{"max per without value", `{"id": "/a", "cmd": "x", "constraints": [["rack", "MAX_PER"]]}`, "constraints[0]"},
 		{"max per not int", `{"id": "/a", "cmd": "x", "constraints": [["rack", "MAX_PER", "2.5"]]}`, "constraints[0]"},
@@ -439,26 +439,18 @@ func TestIDsAndServiceNames(t *testing.T) {
 	}
 }
 
-func TestParseConstraint(t *testing.T) {
-	c, err := ParseConstraint([]string{"zone", "LIKE", "us-.*"})
-	if err != nil {
-		t.Fatal(err)
+func TestConstraintsValidatedAsPlacementParsesThem(t *testing.T) {
+	// Marathon documents CLUSTER's value as optional (all instances follow
+	// the first) and IS as an operator; both are accepted.
+	a := mustParse(t, `{"id": "/a", "cmd": "x", "constraints": [["hostname", "CLUSTER"], ["rack", "IS", "r1"], ["zone", "LIKE", "us-.*"], ["rack", "GROUP_BY", "3"], ["hostname", "MAX_PER", "2"]]}`)
+	if errs := a.Validate(); errs != nil {
+		t.Fatalf("valid constraints refused: %v", errs)
 	}
-	if !c.Pattern.MatchString("us-east") || c.Pattern.MatchString("eu-us-east") {
-		t.Errorf("LIKE must match the whole value")
-	}
-	c, err = ParseConstraint([]string{"rack", "GROUP_BY", "3"})
-	if err != nil || c.Number != 3 {
-		t.Errorf("GROUP_BY 3: %+v %v", c, err)
-	}
-	c, err = ParseConstraint([]string{"hostname", "MAX_PER", "2"})
-	if err != nil || c.Number != 2 {
-		t.Errorf("MAX_PER 2: %+v %v", c, err)
-	}
-	a := mustParse(t, `{"id": "/a", "cmd": "x", "constraints": [["hostname", "UNIQUE"], ["rack", "CLUSTER", "r1"]]}`)
-	pcs, err := a.PlacementConstraints()
-	if err != nil || len(pcs) != 2 || pcs[1].Value != "r1" {
-		t.Errorf("PlacementConstraints: %+v %v", pcs, err)
+	// MAX_PER 0 could never place an instance.
+	a = mustParse(t, `{"id": "/a", "cmd": "x", "constraints": [["hostname", "UNIQUE"], ["rack", "MAX_PER", "0"]]}`)
+	errs := a.Validate()
+	if !errs.Has("constraints[1]") || errs.Has("constraints[0]") || !strings.Contains(errs.Error(), "MAX_PER") {
+		t.Fatalf("MAX_PER 0: %v, want an error at constraints[1]", errs)
 	}
 }
 

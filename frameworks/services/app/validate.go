@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"agora/frameworks/services/placement"
 )
 
 // checker collects every problem instead of stopping at the first, so one
@@ -377,8 +379,10 @@ func (a *App) validateHealth(c *checker) {
 }
 
 func (a *App) validateScheduling(c *checker) {
+	// placement owns the operators' meaning; validating through it keeps
+	// what is accepted here and what is placed in agreement.
 	for i, con := range a.Constraints {
-		if _, err := ParseConstraint(con); err != nil {
+		if _, err := placement.Parse(con); err != nil {
 			c.add(fmt.Sprintf("constraints[%d]", i), "%v", err)
 		}
 	}

@@ -18,6 +18,11 @@
 // an agent without the attribute is refused by every operator but UNLIKE.
 // LIKE and UNLIKE match the whole value with Go's RE2 syntax (Marathon uses
 // Java's; look-arounds and back-references are refused at Parse).
+// As Marathon's constraint documentation says, CLUSTER's value is optional
+// (without one, every instance follows the first), GROUP_BY's is an
+// optional count and MAX_PER's is required; MAX_PER must be at least 1
+// because 0 could never place an instance. The app package validates
+// constraints with Parse, so what is accepted is what is placed.
 package placement
 
 import (
