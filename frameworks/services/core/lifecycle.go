@@ -326,8 +326,8 @@ func (c *Core) CancelDeployment(id string, force bool, now time.Time) (string, e
 // deployment started from, as a new app version with the same run
 // configuration (so its instances are kept). nil when d created the app.
 func (c *Core) restoredApp(as *appState, d *deploy.Deployment, now time.Time) (*app.App, error) {
-	if d.Previous.ID == "" {
-		return nil, nil
+	if d.Previous.ID == "" || (d.Previous.Version == "" && d.Previous.Instances == 0) {
+		return nil, nil // there was no app (or only its deletion)
 	}
 	var cp *app.App
 	switch {

@@ -607,3 +607,25 @@ func TestDeleteAppDeploymentAndRecover(t *testing.T) {
 		t.Fatalf("success %+v", s)
 	}
 }
+
+func TestCancelDeleteRestoresApp(t *testing.T) {
+	c := New(Config{Seed: 36})
+	started(t, c, `{"id":"/web","cmd":"x","instances":2,"cpus":0.1,"mem":32}`, t0)
+	dep, _ := c.DeleteApp("/web", false, t0)
+	d := c.Tick(t0)
+	if len(d.Kill) != 2 || len(c.Apps()) != 0 {
+		t.Fatal("delete did not start")
+	}
+	rid, err := c.CancelDeployment(dep, false, t0)
+	if err != nil || rid == "" {
+		t.Fatalf("cancel delete: %q %v", rid, err)
+	}
+	killAll(c, d, t0)
+	if apps := c.Apps(); len(apps) != 1 || apps[0].Instances != 2 {
+		t.Fatalf("apps %+v, want /web back", apps)
+	}
+	d = runAll(c, c.Offers([]mesos.Offer{offer("o2", "a1", 8, 4096)}, t0.Add(time.Second)), t0.Add(time.Second))
+	if countRunning(c, "/web") != 2 || !hasEvent(d, EventDeploymentSuccess) {
+		t.Fatalf("running %d after the rollback", countRunning(c, "/web"))
+	}
+}
