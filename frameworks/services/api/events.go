@@ -151,6 +151,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	// A stream that ends (dropped, or the server going away) ends its
+	// connection too, so the client notices at once.
+	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return
