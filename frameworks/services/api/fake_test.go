@@ -53,7 +53,7 @@ func (f *fake) Apps() []*app.App {
 	for _, a := range f.apps {
 		out = append(out, a)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	sort.Slice(out, func(i, j int) bool { return out[i].AppID < out[j].AppID }) // ids are absolute after Parse
 	return out
 }
 
