@@ -42,7 +42,8 @@ func runDev(args []string) error {
   master      %[1]s   (scheduler API %[1]s/api/v1/scheduler, operator API %[1]s/api/v1, metrics %[1]s/metrics)
   agent       http://%[2]s
   data dir    %[3]s
-  try         agora agents; agora frameworks; agora tasks
+  services    %[1]s/v2   (Marathon API: agora app deploy -f app.json)
+  try         agora agents; agora frameworks; agora tasks; agora app list
 Ctrl-C stops it and leaves running tasks running; starting it again recovers the stored state and the tasks.
 `, url, af.listen, dataDir)
 	select {

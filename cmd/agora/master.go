@@ -24,6 +24,7 @@ type masterFlags struct {
 	quorum                                 int
 	zkSessionTimeout                       time.Duration
 	cfg                                    master.Config
+	services                               servicesHost
 }
 
 func (mf *masterFlags) register(fs serverFlags) {
@@ -37,6 +38,7 @@ func (mf *masterFlags) register(fs serverFlags) {
 	fs.dur(&mf.cfg.AgentReregisterTimeout, "agent_reregister_timeout", 10*time.Minute, "time agents have to re-register after a master restart or failover")
 	fs.dur(&mf.cfg.AgentRemovalTimeout, "agent_removal_timeout", time.Hour, "unreachable agents are removed for good after this")
 	fs.dur(&mf.cfg.HeartbeatInterval, "heartbeat_interval", 15*time.Second, "interval of HEARTBEAT events to frameworks")
+	mf.services.register(fs)
 }
 
 // listener binds the master's address; an explicit port 0 picks one.
@@ -96,14 +98,20 @@ func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, 
 			loopCtx, stopLoop := context.WithCancel(ctx)
 			loopDone := make(chan struct{})
 			go func() { m.Run(loopCtx); close(loopDone) }()
-			stopHTTP := serve(ln, m.Handler(), logf)
+			stopHTTP := serve(ln, mf.services.wrap(m.Handler()), logf)
+			url := "http://" + cfg.Listen
+			fwCtx, stopFramework := context.WithCancel(ctx)
+			fwDone := make(chan struct{})
+			go func() { mf.services.run(fwCtx, url, st, logf); close(fwDone) }()
 			stop := func() {
+				stopFramework()
+				<-fwDone
 				stopLoop() // closes event streams so the server can drain
 				<-loopDone
 				stopHTTP()
 				st.Close()
 			}
-			return m, "http://" + cfg.Listen, stop, nil
+			return m, url, stop, nil
 		}
 	}
 	ln.Close()
@@ -153,7 +161,8 @@ func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) err
 		ln.Close()
 		return err
 	}
-	stopHTTP := serve(ln, ha, logf)
+	ha.Beside(func(ctx context.Context, _ *master.Master) { mf.services.run(ctx, url, st, logf) })
+	stopHTTP := serve(ln, mf.services.wrap(ha), logf)
 	defer stopHTTP()
 	fmt.Printf("agora master listening on %s, contending for leadership at %s (registry in ZooKeeper under %s/state, quorum %d)\n", url, mf.zk, path, mf.quorum)
 	return ha.Run(ctx)

@@ -158,6 +158,7 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 
 	// Reconcile tasks.
 	reported := map[taskKey]bool{}
+	var kills []agentapi.Event // asked for while the agent was away
 	for _, rt := range s.Tasks {
 		k := taskKey{rt.FrameworkID.Value, rt.TaskID.Value}
 		reported[k] = true
@@ -185,7 +186,10 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 		t.state = rt.State
 		if mesos.IsTerminal(t.state) {
 			t.released = true
+		} else if t.killPending {
+			kills = append(kills, agentKill(f.id, t.info.TaskID, t.killPolicy))
 		}
+		t.killPending = false
 		if wasUnreachable && previous != rt.State && !mesos.IsTerminal(rt.State) {
 			// The framework was told the task was unreachable or lost; tell it
 			// the task is back.
@@ -226,6 +230,9 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 	out.push(agentapi.Event{Type: agentapi.EventRegistered, Registered: &agentapi.Registered{
 		AgentID: mesos.AgentID{Value: a.id}, MasterInfo: m.info, PingIntervalSeconds: m.cfg.AgentPingTimeout.Seconds(),
 	}})
+	for _, k := range kills {
+		out.push(k)
+	}
 	m.dirty[a.id] = true
 	return a.id, streamID, nil
 }

@@ -618,7 +618,9 @@ func (m *Master) kill(f *framework, k *mesos.CallKillBody) {
 	}
 	a := m.agents[t.agentID]
 	if a == nil || a.unreachable || a.out == nil {
-		return // forwarded when the agent re-registers and reports the task
+		// Forwarded when the agent re-registers and reports the task.
+		t.killPending, t.killPolicy = true, k.KillPolicy
+		return
 	}
 	a.send(agentKill(f.id, k.TaskID, k.KillPolicy))
 }

@@ -108,6 +108,10 @@ type task struct {
 	pendingState string
 	// released is set once the task's resources went back to the allocator.
 	released bool
+	// killPending: a framework asked to kill the task while its agent was
+	// away; the kill goes out when the agent re-registers.
+	killPending bool
+	killPolicy  *mesos.KillPolicy
 }
 
 func (t *task) key() taskKey { return taskKey{t.framework.id, t.info.TaskID.Value} }

@@ -810,19 +810,25 @@ func (c *Core) Apps() []*app.App {
 	return out
 }
 
-// Instances returns the app's instances by task id.
+// Instances returns the app's instances by task id; "" returns every app's, by app id.
 func (c *Core) Instances(appID string) []Instance {
-	as := c.apps[appID]
-	if as == nil {
-		return nil
+	ids := []string{appID}
+	if appID == "" {
+		ids = sortedKeys(c.apps)
 	}
 	var out []Instance
-	for _, tid := range sortedKeys(as.instances) {
-		in := as.instances[tid]
-		ready := in.isReady()
-		healthy := in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy
-		out = append(out, Instance{Instance: in.rec, Ready: ready, NeedsReadiness: healthy && !ready && in.killAt.IsZero(),
-			Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
+	for _, id := range ids {
+		as := c.apps[id]
+		if as == nil {
+			continue
+		}
+		for _, tid := range sortedKeys(as.instances) {
+			in := as.instances[tid]
+			ready := in.isReady()
+			healthy := in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy
+			out = append(out, Instance{Instance: in.rec, Ready: ready, NeedsReadiness: healthy && !ready && in.killAt.IsZero(),
+				Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
+		}
 	}
 	return out
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"agora/core/election"
+	"agora/core/store"
+	"agora/core/store/boltstore"
+	"agora/core/store/zkstore"
+	"agora/frameworks/services"
+	"agora/frameworks/services/api"
+)
+
+// servicesHost serves the services framework's Marathon API (/v2) on the
+// master's port, for whichever framework currently runs in this process.
+type servicesHost struct {
+	enabled bool
+	cur     atomic.Pointer[http.Handler]
+}
+
+func (s *servicesHost) register(fs serverFlags) {
+	fs.BoolVar(&s.enabled, "services", true, "run the services framework (Marathon API under /v2) inside this process")
+}
+
+// wrap routes /v2 to the running framework and everything else to next.
+// Without a framework here (a standby master, or --services=false) /v2
+// goes to next too, which redirects to the leader or answers 404.
+func (s *servicesHost) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			if h := s.cur.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// run runs a services framework against the master at masterURL, with its
+// state in st, serving its API until ctx ends.
+func (s *servicesHost) run(ctx context.Context, masterURL string, st store.Store, logf func(string, ...any)) {
+	if !s.enabled {
+		return
+	}
+	f, err := services.New(services.Config{Master: masterURL, Store: st, Logf: logf})
+	if err != nil {
+		logf("services: %v", err)
+		return
+	}
+	h := api.New(f, api.Options{})
+	s.cur.Store(&h)
+	defer s.cur.Store(nil)
+	f.Run(ctx)
+}
+
+// runServices runs the services framework on its own, against a master
+// somewhere else, serving the Marathon API on its own port.
+func runServices(args []string) error {
+	fs := newServerFlags("services")
+	var masterAddr, listen, dataDir, zk string
+	var zkTimeout time.Duration
+	fs.str(&masterAddr, "master", "127.0.0.1:5050", "the master: host:port, http://... or zk://host:port/path")
+	fs.str(&listen, "listen", "127.0.0.1:8080", "HTTP address of the Marathon API (/v2)")
+	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "services"), "directory of the framework's state (without --zk)")
+	fs.str(&zk, "zk", "", "keep the framework's state in ZooKeeper instead, e.g. zk://127.0.0.1:2181/agora")
+	fs.dur(&zkTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("services: unexpected argument %q; flags only", fs.Arg(0))
+	}
+	logf := newLogger("services: ")
+	var st store.Store
+	if zk != "" {
+		servers, path, ok, err := election.ParseURL(zk)
+		if err != nil || !ok {
+			return fmt.Errorf("--zk: %v; want e.g. zk://127.0.0.1:2181/agora", orNotZK(err, zk))
+		}
+		zs, err := zkstore.Open(servers, path+"/state", zkTimeout, logf)
+		if err != nil {
+			return fmt.Errorf("opening the state in ZooKeeper at %s: %w", zk, err)
+		}
+		st = zs
+	} else {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return fmt.Errorf("--data_dir: %w", err)
+		}
+		bs, err := boltstore.Open(filepath.Join(dataDir, "state.db"))
+		if err != nil {
+			return fmt.Errorf("opening the state in %s: %w", dataDir, err)
+		}
+		st = bs
+	}
+	defer st.Close()
+	f, err := services.New(services.Config{Master: masterAddr, Store: st, Logf: logf})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", listen, err)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	stopHTTP := serve(ln, api.New(f, api.Options{}), logf)
+	defer stopHTTP()
+	fmt.Printf("agora services: Marathon API on http://%s/v2, master %s\n", ln.Addr(), masterAddr)
+	return f.Run(ctx)
+}
