@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"frameworks": {"list frameworks with their roles, tasks and resources", runFrameworks},
 		"tasks":      {"list running tasks (--all adds completed ones)", runTasks},
 		"task":       {"task log TASK: print a task's stdout or stderr (--follow, --tail N)", runTask},
+		"app":        {"manage services: app deploy|plan|list|show|scale|restart|rollback|delete|why", runApp},
 		// Internal: started by the agent's process containerizer, one per task.
 		process.ShimSubcommand: {"(internal) supervise one task for the process containerizer", runShim},
 	}
