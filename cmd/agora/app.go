@@ -742,23 +742,21 @@ type barState struct {
 
 // renderBar is the progress line, e.g.
 // "/web  [######----] 3/5  staged 1  running 4  healthy 3  (deployment 4f2a9c1e…, restart)".
+// The bar fills as instances of the target version come up and, when there
+// are too many, as the extra ones stop.
 func renderBar(p barState) string {
 	const width = 10
-	done, want := p.Done, p.Want
+	done := min(p.Done, p.Want)
+	span := max(p.Want, p.Left)
 	if p.Deleting {
-		// Progress of a deletion is instances gone.
-		want = max(p.Left, 1)
-		done = 0
+		done, span = 0, max(p.Left, 1)
 		if p.Left == 0 {
-			done = want
+			done = span
 		}
 	}
-	filled := 0
-	switch {
-	case want > 0:
-		filled = min(width, done*width/want)
-	case want == 0:
-		filled = width
+	filled := width
+	if span > 0 {
+		filled = min(width, done*width/span)
 	}
 	dep := p.Dep
 	if len(dep) > 8 {
@@ -772,7 +770,10 @@ func renderBar(p barState) string {
 	if p.HasHealth {
 		health = strconv.Itoa(p.Healthy)
 	}
-	count := fmt.Sprintf("%d/%d", p.Done, p.Want)
+	count := fmt.Sprintf("%d/%d", done, p.Want)
+	if extra := p.Left - p.Want; !p.Deleting && extra > 0 && done == p.Want {
+		count += fmt.Sprintf(" (%d to stop)", extra)
+	}
 	if p.Deleting {
 		count = fmt.Sprintf("%d left", p.Left)
 	}

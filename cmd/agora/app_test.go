@@ -787,3 +787,14 @@ func stateInstance(appID, taskID, version string) state.Instance {
 	return state.Instance{TaskID: taskID, AppID: appID, Version: version, AgentID: "agent-1", Host: "host-1",
 		State: mesos.TaskRunning, Ports: []uint64{31000}, LaunchedAt: fakeEpoch, StartedAt: fakeEpoch}
 }
+
+func TestRenderBarScaleDown(t *testing.T) {
+	got := renderBar(barState{App: "/web", Dep: "d", Action: "scale", Want: 2, Done: 5, Running: 5, Left: 5})
+	if !strings.Contains(got, "[####------] 2/2 (3 to stop)") {
+		t.Fatalf("scale 5→2 before the kills: %q", got)
+	}
+	got = renderBar(barState{App: "/web", Dep: "d", Action: "scale", Want: 2, Done: 2, Running: 2, Left: 2})
+	if !strings.Contains(got, "[##########] 2/2  staged") {
+		t.Fatalf("scale 5→2 done: %q", got)
+	}
+}
