@@ -3,14 +3,25 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	dockerclient "github.com/docker/docker/client"
+
+	dockerc "agora/core/containerizer/docker"
+	"agora/core/containerizer/docker/dockertest"
 	"agora/frameworks/services/api"
 )
 
@@ -216,5 +227,219 @@ func TestServicesProcessAppsEndToEnd(t *testing.T) {
 	}
 	if out := mustApp(t, url, "list"); strings.Contains(out, "/e2e/") {
 		t.Fatalf("apps left after delete:\n%s", out)
+	}
+}
+
+// freeAddrOn returns a free TCP address on the loopback IP ip.
+func freeAddrOn(t testing.TB, ip string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("listen on %s (a loopback address the test needs): %v", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+const dockerHTTPDApp = `{
+  "id": "/e2e/httpd",
+  "cmd": "mkdir -p /www && echo \"task $MESOS_TASK_ID version $VERSION\" > /www/index.html && exec httpd -f -p 80 -h /www",
+  "instances": %d,
+  "cpus": 0.1,
+  "mem": 32,
+  "container": {
+    "type": "DOCKER",
+    "docker": {"image": %q, "network": "BRIDGE"},
+    "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]
+  },
+  "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30,
+    "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3, "delaySeconds": 0}],
+  "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
+  "unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 60},
+  "env": {"VERSION": %q}
+}`
+
+// reachEvery fetches every running instance of the app on its host:port and
+// checks the page names the task and the version.
+func reachEvery(t testing.TB, cl *api.Client, appID string, want int, version string) []api.Task {
+	t.Helper()
+	var tasks []api.Task
+	waitFor(t, 90*time.Second, fmt.Sprintf("%d instances of %s serving version %s on their host ports", want, appID, version), func() bool {
+		tasks = runningTasks(t, cl, appID)
+		if len(tasks) != want {
+			return false
+		}
+		for _, tk := range tasks {
+			if len(tk.Ports) == 0 {
+				return false
+			}
+			body, err := httpGet(fmt.Sprintf("http://%s/", net.JoinHostPort(tk.Host, strconv.FormatUint(tk.Ports[0], 10))))
+			if err != nil || !strings.Contains(body, "task "+tk.ID+" ") || !strings.Contains(body, "version "+version) {
+				return false
+			}
+		}
+		return true
+	})
+	return tasks
+}
+
+func httpGet(u string) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return string(b), err
+}
+
+func taskIDs(tasks []api.Task) []string {
+	var ids []string
+	for _, tk := range tasks {
+		ids = append(ids, tk.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// A busybox httpd app on two Docker agents: deploy, reach every instance,
+// scale 1 -> 5 -> 2, upgrade with minimumHealthCapacity 1 without a moment
+// below 2 healthy, lose an agent and see its instances replaced on the other,
+// restart the master and find the same instances.
+func TestServicesDockerEndToEnd(t *testing.T) {
+	docker := dockertest.Daemon(t)
+	image := dockertest.BusyboxImage(t, docker)
+	masterAddr := freeAddr(t)
+	url := "http://" + masterAddr
+	masterArgs := []string{"master", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
+		"--agent_ping_timeout", "300ms", "--max_agent_ping_timeouts", "3"}
+	master := start(t, masterArgs...)
+	waitHealthy(t, url)
+	agents := map[string]*proc{}
+	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		ports := fmt.Sprintf("ports:[%d-%d]", 31500+100*i, 31549+100*i)
+		agents[ip] = start(t, "agent", "--master", masterAddr, "--listen", freeAddrOn(t, ip), "--hostname", ip, "--docker_host_ip", ip,
+			"--work_dir", t.TempDir(), "--containerizers", "docker", "--resources", "cpus:4;mem:2048;disk:2000;"+ports)
+	}
+	var agentIDs []string
+	for _, a := range waitAgents(t, url, 2) {
+		if a.AgentInfo.ID != nil {
+			agentIDs = append(agentIDs, a.AgentInfo.ID.Value)
+		}
+	}
+	// Containers of an agent this test kills outlive it: remove them.
+	t.Cleanup(func() { removeAgentContainers(t, docker, agentIDs) })
+	cl := waitServices(t, url)
+
+	file := func(instances int, version string) string {
+		return writeFile(t, "httpd.json", fmt.Sprintf(dockerHTTPDApp, instances, image, version))
+	}
+	out := mustApp(t, url, "deploy", "-f", file(1, "v1"))
+	if bars := barLines(out); len(bars) == 0 || !strings.Contains(bars[len(bars)-1], "healthy 1") {
+		t.Fatalf("deploy's bar does not end healthy:\n%s", out)
+	}
+	reachEvery(t, cl, "/e2e/httpd", 1, "v1")
+	for _, n := range []int{5, 2} {
+		mustApp(t, url, "scale", "/e2e/httpd", strconv.Itoa(n))
+		reachEvery(t, cl, "/e2e/httpd", n, "v1")
+	}
+
+	// Upgrade while watching tasksHealthy every 50 ms.
+	stop := make(chan struct{})
+	type sampled struct{ low, n int }
+	samples := make(chan sampled, 1)
+	go func() {
+		s, tick := sampled{low: 1 << 30}, time.NewTicker(50*time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				samples <- s
+				return
+			case <-tick.C:
+				if a, err := cl.GetApp(context.Background(), "/e2e/httpd"); err == nil {
+					s.low, s.n = min(s.low, a.TasksHealthy), s.n+1
+				}
+			}
+		}
+	}()
+	out = mustApp(t, url, "deploy", "-f", file(2, "v2"))
+	close(stop)
+	s := <-samples
+	if s.n < 3 || s.low < 2 {
+		t.Fatalf("during the upgrade with minimumHealthCapacity 1, tasksHealthy fell to %d over %d samples (want never below 2)\n%s", s.low, s.n, out)
+	}
+	t.Logf("upgrade: tasksHealthy never below %d over %d samples", s.low, s.n)
+	if !strings.Contains(out, "restart)") {
+		t.Errorf("the upgrade's bar does not say restart:\n%s", out)
+	}
+	tasks := reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+
+	// Kill the agent of the first instance: its instances come back on the
+	// other one.
+	lost := tasks[0].Host
+	survivor := "127.0.0.1"
+	if lost == survivor {
+		survivor = "127.0.0.2"
+	}
+	if err := agents[lost].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	agents[lost].cmd.Wait()
+	waitFor(t, 90*time.Second, "the lost agent's instances replaced on "+survivor, func() bool {
+		ts := runningTasks(t, cl, "/e2e/httpd")
+		if len(ts) != 2 {
+			return false
+		}
+		for _, tk := range ts {
+			if tk.Host != survivor {
+				return false
+			}
+		}
+		return true
+	})
+	tasks = reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+
+	// Restart the master on the same data dir: the same instances run.
+	before := taskIDs(tasks)
+	master.interrupt(t)
+	start(t, masterArgs...)
+	waitHealthy(t, url)
+	cl = waitServices(t, url)
+	var after []string
+	waitFor(t, 90*time.Second, "the same instances after the master restart", func() bool {
+		ts, err := cl.Tasks(context.Background(), "/e2e/httpd")
+		if err != nil {
+			return false
+		}
+		after = taskIDs(ts)
+		return strings.Join(after, ",") == strings.Join(before, ",") && len(runningTasks(t, cl, "/e2e/httpd")) == len(before)
+	})
+	reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+
+	out = mustApp(t, url, "delete", "/e2e/httpd")
+	if !strings.Contains(lastLine(out), "is deleted") {
+		t.Fatalf("delete: %s", out)
+	}
+}
+
+// removeAgentContainers removes the containers the given agents left, by
+// their label, so a killed agent's instances do not outlive the test.
+func removeAgentContainers(t testing.TB, docker *dockerclient.Client, agentIDs []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range agentIDs {
+		list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", dockerc.LabelAgentID+"="+id))})
+		if err != nil {
+			t.Logf("listing agent %s's containers to clean up: %v", id, err)
+			return
+		}
+		for _, c := range list {
+			_ = docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
 	}
 }
