@@ -115,7 +115,7 @@ type appFlags struct {
 	timeout time.Duration
 }
 
-// flags makes a subcommand's flag set; write adds --force, --detach and
+// appFlags makes a subcommand's flag set; write adds --force, --detach and
 // --timeout, file adds -f.
 func (c *cli) appFlags(name, usage, summary string, write, file bool) *appFlags {
 	f := &appFlags{verbFlags: c.newFlags("app "+name, usage, summary)}
@@ -413,9 +413,8 @@ func (c *cli) appRollback(args []string) error {
 	})
 }
 
-// previousVersion is the newest stored version of the app whose definition
-// differs from the current one in more than bookkeeping; a version that only
-// scaled is skipped too, since rolling back to it would change nothing else.
+// previousVersion is the newest stored version of the app other than the
+// current one, as Marathon lists them (a scale makes a version too).
 func previousVersion(ctx context.Context, cl *api.Client, id string) (string, error) {
 	cur, err := cl.GetApp(ctx, id)
 	if err != nil {
@@ -607,6 +606,8 @@ func (w *watcher) finish() error {
 		switch {
 		case w.deleting:
 			fmt.Fprintf(w.c.stdout, "deployment %s succeeded: %s is deleted\n", w.dep, w.app)
+		case a == nil:
+			fmt.Fprintf(w.c.stdout, "deployment %s succeeded\n", w.dep)
 		default:
 			fmt.Fprintf(w.c.stdout, "deployment %s succeeded: %s has %d instance(s) running, %d healthy\n", w.dep, w.app, a.TasksRunning, a.TasksHealthy)
 		}

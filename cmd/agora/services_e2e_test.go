@@ -313,6 +313,8 @@ func taskIDs(tasks []api.Task) []string {
 func TestServicesDockerEndToEnd(t *testing.T) {
 	docker := dockertest.Daemon(t)
 	image := dockertest.BusyboxImage(t, docker)
+	began := time.Now()
+	phase := func(what string) { t.Logf("%6.1fs  %s", time.Since(began).Seconds(), what) }
 	masterAddr := freeAddr(t)
 	url := "http://" + masterAddr
 	masterArgs := []string{"master", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
@@ -343,9 +345,11 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 		t.Fatalf("deploy's bar does not end healthy:\n%s", out)
 	}
 	reachEvery(t, cl, "/e2e/httpd", 1, "v1")
+	phase("deployed and reached 1 instance")
 	for _, n := range []int{5, 2} {
 		mustApp(t, url, "scale", "/e2e/httpd", strconv.Itoa(n))
 		reachEvery(t, cl, "/e2e/httpd", n, "v1")
+		phase(fmt.Sprintf("scaled to %d and reached every instance", n))
 	}
 
 	// Upgrade while watching tasksHealthy every 50 ms.
@@ -378,6 +382,7 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 		t.Errorf("the upgrade's bar does not say restart:\n%s", out)
 	}
 	tasks := reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+	phase("upgraded and reached every instance")
 
 	// Kill the agent of the first instance: its instances come back on the
 	// other one.
@@ -403,13 +408,16 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 		return true
 	})
 	tasks = reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+	phase("instances of the killed agent replaced")
 
 	// Restart the master on the same data dir: the same instances run.
 	before := taskIDs(tasks)
 	master.interrupt(t)
+	phase("master stopped")
 	start(t, masterArgs...)
 	waitHealthy(t, url)
 	cl = waitServices(t, url)
+	phase("master restarted, services API up")
 	var after []string
 	waitFor(t, 90*time.Second, "the same instances after the master restart", func() bool {
 		ts, err := cl.Tasks(context.Background(), "/e2e/httpd")
@@ -420,6 +428,7 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 		return strings.Join(after, ",") == strings.Join(before, ",") && len(runningTasks(t, cl, "/e2e/httpd")) == len(before)
 	})
 	reachEvery(t, cl, "/e2e/httpd", 2, "v2")
+	phase("same instances after the master restart")
 
 	out = mustApp(t, url, "delete", "/e2e/httpd")
 	if !strings.Contains(lastLine(out), "is deleted") {
