@@ -34,6 +34,9 @@ var (
 	ErrHeartbeatTimeout = errors.New("no event or heartbeat from the master for too long")
 )
 
+// eventBuffer is how many decoded events wait for the scheduler to read them.
+const eventBuffer = 256
+
 // Scheduler is one framework's connection to the master's scheduler API.
 type Scheduler struct {
 	ep *endpoint
@@ -116,7 +119,8 @@ func (s *Scheduler) Subscribe(ctx context.Context, info mesos.FrameworkInfo) (<-
 	s.err = nil
 	s.mu.Unlock()
 
-	ch := make(chan mesos.Event)
+	// Buffered so that a scheduler can take a burst of events at once.
+	ch := make(chan mesos.Event, eventBuffer)
 	go s.stream(ctx, gen, resp.Body, ch)
 	return ch, nil
 }

@@ -213,7 +213,7 @@ func (f *Framework) serve(ctx context.Context, events <-chan mesos.Event, tick *
 			if !ok {
 				return
 			}
-			if !f.handle(ctx, ev) {
+			if !f.handleBurst(ctx, ev, events) {
 				return
 			}
 		case op := <-f.ops:
@@ -227,7 +227,72 @@ func (f *Framework) serve(ctx context.Context, events <-chan mesos.Event, tick *
 	}
 }
 
-// handle takes one event; false ends the stream.
+// maxBurst bounds how many waiting events are taken together.
+const maxBurst = 1024
+
+// handleBurst handles ev and the events already waiting behind it, taking
+// consecutive status updates together: one pass of the core, one round of
+// writes and then their acknowledgements, instead of one each. False ends
+// the stream.
+func (f *Framework) handleBurst(ctx context.Context, ev mesos.Event, events <-chan mesos.Event) bool {
+	var updates []mesos.TaskStatus
+	flush := func() {
+		if len(updates) == 0 {
+			return
+		}
+		if f.recovered {
+			if err := f.act(ctx, f.core.Updates(updates, time.Now())); err != nil {
+				updates = nil
+				return // unacknowledged: the agents send them again
+			}
+		}
+		f.acknowledge(ctx, updates)
+		updates = nil
+	}
+	for n := 0; ; n++ {
+		if ev.Type == mesos.EventUpdate {
+			updates = append(updates, ev.Update.Status)
+		} else {
+			flush()
+			if !f.handle(ctx, ev) {
+				return false
+			}
+		}
+		if n == maxBurst {
+			break
+		}
+		var ok bool
+		select {
+		case ev, ok = <-events:
+			if !ok {
+				flush()
+				return false
+			}
+			continue
+		default:
+		}
+		break
+	}
+	flush()
+	return true
+}
+
+// acknowledge acknowledges status updates, several at once.
+func (f *Framework) acknowledge(ctx context.Context, sts []mesos.TaskStatus) {
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, st := range sts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f.call(ctx, "ACKNOWLEDGE", f.sched.Acknowledge(ctx, st))
+		}()
+	}
+	wg.Wait()
+}
+
+// handle takes one event other than UPDATE; false ends the stream.
 func (f *Framework) handle(ctx context.Context, ev mesos.Event) bool {
 	now := time.Now()
 	switch ev.Type {
@@ -270,14 +335,6 @@ func (f *Framework) handle(ctx context.Context, ev mesos.Event) bool {
 			return true
 		}
 		f.act(ctx, f.core.Offers(ev.Offers.Offers, now))
-	case mesos.EventUpdate:
-		st := ev.Update.Status
-		if f.recovered {
-			if err := f.act(ctx, f.core.Update(st, now)); err != nil {
-				return true // unacknowledged: the agent sends it again
-			}
-		}
-		f.call(ctx, "ACKNOWLEDGE", f.sched.Acknowledge(ctx, st))
 	case mesos.EventError:
 		// The master removed the framework (failover timeout, teardown):
 		// its tasks are gone; subscribe again as a new framework.

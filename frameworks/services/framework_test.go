@@ -45,8 +45,7 @@ func taskIDs(f *Framework, appID string) []string {
 func waitRunning(t *testing.T, f *Framework, appID string, n int) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "instances of "+appID+" to run", func() (bool, string) {
-		got, desc := running(f, appID)
-		return got == n && len(f.Instances(appID)) == n, desc
+		return running(f, appID) == n && len(f.Instances(appID)) == n, describe(f, appID)
 	})
 }
 
@@ -54,7 +53,7 @@ func waitRunning(t *testing.T, f *Framework, appID string, n int) {
 // and keeps the same instances across a framework restart and a master
 // restart; deleting it stops every task.
 func TestDeployScaleReplaceRecover(t *testing.T) {
-	c := newCluster(t, 50*time.Millisecond)
+	c := newCluster(t, true)
 	c.addAgent("host-a", "cpus:4;mem:2048;disk:1000;ports:[31000-31099]")
 	c.addAgent("host-b", "cpus:4;mem:2048;disk:1000;ports:[31100-31199]")
 	f, stop := c.startFramework(Config{})
@@ -96,8 +95,7 @@ func TestDeployScaleReplaceRecover(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "a replacement", func() (bool, string) {
 		ids := taskIDs(f, "/team/sleeper")
-		n, desc := running(f, "/team/sleeper")
-		return n == 2 && len(ids) == 2 && !slices.Contains(ids, victim), desc
+		return running(f, "/team/sleeper") == 2 && len(ids) == 2 && !slices.Contains(ids, victim), describe(f, "/team/sleeper")
 	})
 	before := taskIDs(f, "/team/sleeper")
 
@@ -125,8 +123,7 @@ func TestDeployScaleReplaceRecover(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "every task to stop", func() (bool, string) {
 		got := c.liveTasks()
-		_, desc := running(f, "/team/sleeper")
-		return len(got) == 0 && len(f.Apps()) == 0, fmtIDs(got) + " framework: " + desc
+		return len(got) == 0 && len(f.Apps()) == 0, fmtIDs(got) + " framework: " + describe(f, "/team/sleeper")
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,20 +30,22 @@ type cluster struct {
 	master  *master.Master
 	srv     *httptest.Server
 	stopM   func()
-	alloc   time.Duration
+	fast    bool
 	handler atomic.Value      // handlerBox: the current master's API
 	agents  map[string]func() // hostname -> stop
 }
 
-// newCluster starts a master with allocation cycles every alloc.
-func newCluster(t testing.TB, alloc time.Duration) *cluster {
+// newCluster starts a master: fast has it allocate every 50 ms and notice a
+// lost agent within a second, for tests; otherwise it runs with the
+// defaults of `agora master`, for benchmarks.
+func newCluster(t testing.TB, fast bool) *cluster {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "registry.db"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := &cluster{t: t, st: st, alloc: alloc, agents: map[string]func(){}}
+	c := &cluster{t: t, st: st, fast: fast, agents: map[string]func(){}}
 	c.startMaster()
 	t.Cleanup(func() {
 		for _, stop := range c.agents {
@@ -54,12 +57,12 @@ func newCluster(t testing.TB, alloc time.Duration) *cluster {
 }
 
 func (c *cluster) startMaster() {
-	m, err := master.New(master.Config{
-		Store: c.st, Listen: "127.0.0.1:5050", Seed: 1,
-		AllocationInterval: c.alloc, OfferTimeout: time.Minute, HeartbeatInterval: 2 * time.Second,
-		AgentPingTimeout: 200 * time.Millisecond, MaxAgentPingTimeouts: 3, AgentRemovalTimeout: time.Hour,
-		Logf: c.t.Logf,
-	})
+	cfg := master.Config{Store: c.st, Listen: "127.0.0.1:5050", Seed: 1, Logf: c.t.Logf}
+	if c.fast {
+		cfg.AllocationInterval, cfg.HeartbeatInterval = 50*time.Millisecond, 2*time.Second
+		cfg.AgentPingTimeout, cfg.MaxAgentPingTimeouts = 200*time.Millisecond, 3
+	}
+	m, err := master.New(cfg)
 	if err != nil {
 		c.t.Fatalf("master: %v", err)
 	}
@@ -170,13 +173,22 @@ func mustParse(t testing.TB, js string) *app.App {
 	return a
 }
 
-// running counts an app's running, healthy, live instances and lists them.
-func running(f *Framework, appID string) (n int, desc string) {
+// running counts an app's running, healthy, live instances.
+func running(f *Framework, appID string) int {
+	n := 0
 	for _, in := range f.Instances(appID) {
-		desc += fmt.Sprintf("%s@%s:%s healthy=%v killing=%v; ", in.TaskID, in.Host, in.State, in.Healthy != nil && *in.Healthy, in.Killing)
 		if in.State == "TASK_RUNNING" && !in.Killing && in.Healthy != nil && *in.Healthy {
 			n++
 		}
 	}
-	return n, desc
+	return n
+}
+
+// describe lists an app's instances for failure messages.
+func describe(f *Framework, appID string) string {
+	var b strings.Builder
+	for _, in := range f.Instances(appID) {
+		fmt.Fprintf(&b, "%s@%s:%s healthy=%v killing=%v; ", in.TaskID, in.Host, in.State, in.Healthy != nil && *in.Healthy, in.Killing)
+	}
+	return b.String()
 }

@@ -584,6 +584,20 @@ func backoff(a *app.App, n int) time.Duration {
 
 // Update takes a task status update.
 func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
+	return c.Updates([]mesos.TaskStatus{st}, now)
+}
+
+// Updates takes several status updates at once and steps deployments once
+// after all of them, so a burst of updates costs one pass over the apps.
+func (c *Core) Updates(sts []mesos.TaskStatus, now time.Time) Decisions {
+	for _, st := range sts {
+		c.update(st, now)
+	}
+	c.timers(now)
+	return c.finish(now)
+}
+
+func (c *Core) update(st mesos.TaskStatus, now time.Time) {
 	tid := st.TaskID.Value
 	as := c.apps[c.byTask[tid]]
 	var in *instance
@@ -595,7 +609,7 @@ func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
 		if !mesos.IsTerminal(st.State) && st.State != mesos.TaskUnknown {
 			c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
 		}
-		return c.finish(now)
+		return
 	}
 	in.unreconciled = false
 	id := as.spec.ID
@@ -613,7 +627,7 @@ func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
 			as.failures++
 			as.delayUntil = now.Add(backoff(as.app, as.failures))
 		}
-		return c.finish(now)
+		return
 	case st.State == mesos.TaskUnreachable:
 		if in.unreachable.IsZero() {
 			in.unreachable = now
@@ -665,8 +679,6 @@ func (c *Core) Update(st mesos.TaskStatus, now time.Time) Decisions {
 	}
 	r := in.rec
 	c.out.Persist = append(c.out.Persist, Change{Kind: PutInstance, AppID: id, Instance: &r})
-	c.timers(now)
-	return c.finish(now)
 }
 
 // timers applies backoff resets, unreachable strategies and kill retries.
