@@ -290,6 +290,14 @@ func (m *Master) statusUpdate(a *agent, u *agentapi.Update) {
 		}
 		return
 	}
+	if len(s.UUID) > 0 && string(t.pendingUUID) != string(s.UUID) && t.recorded(s.UUID) {
+		// A resend overtaken by newer updates: the framework acknowledged
+		// it already (the agent sends the next only after that). Forwarding
+		// it would show the framework an old state last; the agent gets
+		// the acknowledgement again in case it lost it.
+		a.send(agentAck(fid, s.TaskID, s.UUID))
+		return
+	}
 	latest := u.LatestState
 	if latest == "" {
 		latest = s.State

@@ -389,3 +389,51 @@ func TestDockerTaskRefusedOnAgentWithoutDocker(t *testing.T) {
 		t.Fatalf("%d tasks launched on an agent without docker", n)
 	}
 }
+
+// A resent update that arrives after the next one (two posts in flight) is
+// not shown to the framework: it would see an old state last. The agent
+// gets the acknowledgement again.
+func TestStaleResendNotForwarded(t *testing.T) {
+	tm := startMaster(t, fastConfig(openStore(t, t.TempDir())))
+	ag := tm.agent(t, "cpus:2;mem:1024", nil)
+	fw := tm.framework(t, mesos.FrameworkInfo{User: "u", Name: "v"})
+	o := fw.next(mesos.EventOffers).Offers.Offers[0]
+	fw.mustCall(launchCall(o, taskInfo("t1", "cpus:1")))
+	ag.next(agentapi.EventRunTask)
+	ag.update(fw.id, "t1", mesos.TaskStarting, "u1")
+	s := fw.update(mesos.TaskStarting)
+	fw.mustCall(mesos.Call{Type: mesos.CallAcknowledge, Acknowledge: &mesos.CallAcknowledgeBody{AgentID: *s.AgentID, TaskID: s.TaskID, UUID: s.UUID}})
+	if a := ag.next(agentapi.EventAcknowledge); string(a.Acknowledge.UUID) != "u1" {
+		t.Fatalf("acknowledged %q, want u1", a.Acknowledge.UUID)
+	}
+	ag.update(fw.id, "t1", mesos.TaskRunning, "u2")
+	fw.update(mesos.TaskRunning)
+	ag.updateLatest(fw.id, "t1", mesos.TaskStarting, mesos.TaskRunning, "u1") // the late resend
+	if a := ag.next(agentapi.EventAcknowledge); string(a.Acknowledge.UUID) != "u1" {
+		t.Fatalf("acknowledged %q again, want u1", a.Acknowledge.UUID)
+	}
+	fw.none(mesos.EventUpdate, 300*time.Millisecond)
+}
+
+// A kill asked for while the task's agent is away reaches the agent when
+// it re-registers.
+func TestKillWhileAgentAwayForwardedOnReregistration(t *testing.T) {
+	tm := startMaster(t, fastConfig(openStore(t, t.TempDir())))
+	ag := tm.agent(t, "cpus:2;mem:1024", nil)
+	fw := tm.framework(t, mesos.FrameworkInfo{User: "u", Name: "v", FailoverTimeout: 60, Capabilities: []mesos.FrameworkCapability{{Type: "PARTITION_AWARE"}}})
+	o := fw.next(mesos.EventOffers).Offers.Offers[0]
+	fw.mustCall(launchCall(o, taskInfo("t1", "cpus:1")))
+	run := ag.next(agentapi.EventRunTask)
+	ag.update(fw.id, "t1", mesos.TaskRunning, "u1")
+	fw.update(mesos.TaskRunning)
+	ag.autoPong = false
+	fw.update(mesos.TaskUnreachable)
+	fw.mustCall(mesos.Call{Type: mesos.CallKill, Kill: &mesos.CallKillBody{TaskID: mesos.TaskID{Value: "t1"}}})
+	ag.stop()
+
+	running := mesos.Task{Name: "t1", TaskID: mesos.TaskID{Value: "t1"}, FrameworkID: mesos.FrameworkID{Value: fw.id}, State: mesos.TaskRunning, Resources: run.RunTask.Task.Resources}
+	ag2 := tm.agent(t, "cpus:2;mem:1024", &agentapi.Subscribe{AgentInfo: mesos.AgentInfo{ID: &mesos.AgentID{Value: ag.id}}, Tasks: []mesos.Task{running}})
+	if k := ag2.next(agentapi.EventKillTask); k.KillTask.TaskID.Value != "t1" {
+		t.Fatalf("KILL_TASK for %s, want t1", k.KillTask.TaskID.Value)
+	}
+}

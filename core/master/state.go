@@ -116,6 +116,16 @@ type task struct {
 
 func (t *task) key() taskKey { return taskKey{t.framework.id, t.info.TaskID.Value} }
 
+// recorded reports whether an update with uuid is in the task's history.
+func (t *task) recorded(uuid []byte) bool {
+	for _, s := range t.statuses {
+		if string(s.UUID) == string(uuid) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *task) toMesos() mesos.Task {
 	mt := mesos.Task{
 		Name: t.info.Name, TaskID: t.info.TaskID, FrameworkID: mesos.FrameworkID{Value: t.framework.id},

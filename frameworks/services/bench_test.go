@@ -9,8 +9,8 @@ import (
 
 	agentpkg "agora/core/agent"
 	"agora/core/client"
-	"agora/core/mesos"
 	"agora/core/containerizer"
+	"agora/core/mesos"
 	"agora/core/resources"
 )
 
@@ -44,7 +44,7 @@ func (c *cluster) addMemAgent(hostname, res string) {
 		tb.Fatal(err)
 	}
 	a, err := agentpkg.New(agentpkg.Config{Master: c.srv.URL, Listen: "127.0.0.1:0", Hostname: hostname, WorkDir: tb.TempDir(),
-		Resources: r, UpdateRetryInterval: time.Second, Logf: func(string, ...any) {}}, memContainerizer{})
+		Resources: r, UpdateRetryInterval: time.Second, Logf: tb.Logf}, memContainerizer{})
 	if err != nil {
 		tb.Fatal(err)
 	}

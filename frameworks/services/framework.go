@@ -27,6 +27,7 @@ import (
 	"agora/core/client"
 	"agora/core/mesos"
 	"agora/core/store"
+	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 	"agora/frameworks/services/state"
 )
@@ -363,8 +364,21 @@ func (f *Framework) recover(ctx context.Context, now time.Time) (core.Decisions,
 	if err != nil {
 		return core.Decisions{}, err
 	}
+	// The definitions running deployments started from, for rollbacks.
+	previous := map[string]*app.App{}
+	for id, d := range deps {
+		if d.Previous.Version == "" {
+			continue
+		}
+		a, err := f.st.GetVersion(ctx, id, d.Previous.Version)
+		if err != nil {
+			f.cfg.Logf("services: deployment %s of %s: version %s it started from: %v (it can only be rolled back by putting the app again)", d.ID, id, d.Previous.Version, err)
+			continue
+		}
+		previous[id] = a
+	}
 	f.cfg.Logf("services: recovered %d apps, %d instances, %d deployments", len(apps), len(insts), len(deps))
-	return f.core.Recover(apps, insts, deps, now), nil
+	return f.core.Recover(apps, insts, deps, previous, now), nil
 }
 
 func (f *Framework) declineAll(ctx context.Context, offers []mesos.Offer) {

@@ -219,6 +219,9 @@ type instance struct {
 	// counts as ready once SetReady said so (and then stays ready).
 	needsReady bool
 	ready      bool
+	// lastStatus is the timestamp of the newest status taken: an older one
+	// arriving late (a resend overtaken by the next update) is stale.
+	lastStatus float64
 }
 
 // isReady is Marathon's "healthy and ready" for a running instance.
@@ -612,6 +615,10 @@ func (c *Core) update(st mesos.TaskStatus, now time.Time) {
 		return
 	}
 	in.unreconciled = false
+	if st.Timestamp > 0 && st.Timestamp < in.lastStatus {
+		return // stale: a newer status was taken already
+	}
+	in.lastStatus = max(in.lastStatus, st.Timestamp)
 	id := as.spec.ID
 	c.out.Events = append(c.out.Events, Event{Type: EventStatusUpdate, Time: now, AppID: id, TaskID: tid, State: st.State, Message: st.Message})
 	if st.AgentID != nil && in.rec.AgentID == "" {
@@ -737,10 +744,14 @@ func (c *Core) Tick(now time.Time) Decisions {
 }
 
 // Recover rebuilds the core after a restart or failover from the stored
-// apps, instances and deployments. Known instances are adopted and reconciled
-// explicitly; nothing is launched until they are answered for or
-// Config.ReconcileTimeout passes. Instances of unknown apps are killed.
-func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments map[string]*deploy.Deployment, now time.Time) Decisions {
+// apps, instances and deployments, with previous holding, by app id, the
+// definition each running deployment started from (its Previous.Version
+// from the stored versions, so a cancel or a failed deadline can roll it
+// back; nil entries only allow undoing a scale). Known instances are
+// adopted and reconciled explicitly; nothing is launched until they are
+// answered for or Config.ReconcileTimeout passes. Instances of unknown apps
+// are killed.
+func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments map[string]*deploy.Deployment, previous map[string]*app.App, now time.Time) Decisions {
 	for _, a := range apps {
 		cp := *a
 		cons, err := placement.ParseAll(cp.Constraints)
@@ -752,6 +763,11 @@ func (c *Core) Recover(apps []*app.App, instances []state.Instance, deployments 
 		// A deployment to no version is a deletion (DeleteApp, or the
 		// rollback of a new app): it carries on.
 		as.deleting = as.deployment != nil && as.deployment.Target.Version == "" && as.deployment.Target.Instances == 0
+		if p := previous[id]; p != nil && as.deployment != nil {
+			pa := cloneApp(p)
+			pa.Instances = as.deployment.Previous.Instances
+			as.prevApp = pa
+		}
 		c.apps[id] = as
 	}
 	for _, rec := range instances {

@@ -326,7 +326,7 @@ func TestRecoverAdoptsWithoutDuplicates(t *testing.T) {
 		{TaskID: "gone.1", AppID: "/gone", Version: "v", State: mesos.TaskRunning},
 	}
 	c := New(Config{Seed: 7})
-	d := c.Recover([]*app.App{a}, ins, map[string]*deploy.Deployment{}, t0)
+	d := c.Recover([]*app.App{a}, ins, map[string]*deploy.Deployment{}, nil, t0)
 	if len(d.Reconcile) != 2 || len(d.Kill) != 1 || d.Kill[0].Value != "gone.1" {
 		t.Fatalf("recover: reconcile %v kill %v", d.Reconcile, d.Kill)
 	}
@@ -351,7 +351,7 @@ func TestRecoverAdoptsWithoutDuplicates(t *testing.T) {
 func TestRecoverTimeoutAllowsLaunch(t *testing.T) {
 	a := mustApp(t, `{"id":"/web","cmd":"x","instances":2,"version":"2026-01-01T00:00:00Z"}`)
 	c := New(Config{Seed: 8, ReconcileTimeout: 10 * time.Second})
-	c.Recover([]*app.App{a}, []state.Instance{{TaskID: "web.1", AppID: "/web", Version: a.Version, State: mesos.TaskRunning}}, nil, t0)
+	c.Recover([]*app.App{a}, []state.Instance{{TaskID: "web.1", AppID: "/web", Version: a.Version, State: mesos.TaskRunning}}, nil, nil, t0)
 	if d := c.Offers([]mesos.Offer{offer("o1", "a1", 8, 4096)}, t0.Add(9*time.Second)); len(d.Accept) != 0 {
 		t.Fatal("launched before the reconcile timeout")
 	}
@@ -431,5 +431,25 @@ func TestUnknownTaskIsKilled(t *testing.T) {
 	d := c.Update(status("stray.1", mesos.TaskRunning, nil), t0)
 	if len(d.Kill) != 1 || d.Kill[0].Value != "stray.1" {
 		t.Fatalf("kills %v, want the stray task", d.Kill)
+	}
+}
+
+// A resent TASK_STARTING overtaken by the TASK_RUNNING after it is stale:
+// the instance stays running.
+func TestStaleStatusIgnored(t *testing.T) {
+	c := New(Config{Seed: 7})
+	a := mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32}`)
+	if _, err := c.PutApp(a, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	d := c.Offers([]mesos.Offer{offer("o1", "a1", 1, 1024)}, t0)
+	tid := launched(d)[0].TaskID.Value
+	starting, running := status(tid, mesos.TaskStarting, nil), status(tid, mesos.TaskRunning, nil)
+	starting.Timestamp, running.Timestamp = 100, 101
+	c.Update(starting, t0)
+	c.Update(running, t0)
+	c.Update(starting, t0) // the resend arrives last
+	if in := c.Instances("/web"); len(in) != 1 || in[0].State != mesos.TaskRunning {
+		t.Fatalf("instances %+v, want one TASK_RUNNING", in)
 	}
 }

@@ -471,7 +471,7 @@ func TestServicePortsAssignedUniqueAndKept(t *testing.T) {
 
 	// Assignment comes from the stored apps after a failover.
 	r := New(Config{Seed: 30})
-	r.Recover(c.Apps(), nil, nil, t0)
+	r.Recover(c.Apps(), nil, nil, nil, t0)
 	if _, err := r.PutApp(mustApp(t, `{"id":"/d","cmd":"x","instances":0}`), false, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestDeleteAppDeploymentAndRecover(t *testing.T) {
 	var recs []Instance
 	recs = append(recs, c.Instances("/web")...)
 	a := mustApp(t, `{"id":"/web","cmd":"x","instances":2,"cpus":0.1,"mem":32}`)
-	rd := r.Recover([]*app.App{a}, []state.Instance{recs[0].Instance, recs[1].Instance}, map[string]*deploy.Deployment{"/web": stored}, t0)
+	rd := r.Recover([]*app.App{a}, []state.Instance{recs[0].Instance, recs[1].Instance}, map[string]*deploy.Deployment{"/web": stored}, nil, t0)
 	if len(rd.Kill) != 2 || len(r.Apps()) != 0 {
 		t.Fatalf("recovered deletion: kills %v apps %d", rd.Kill, len(r.Apps()))
 	}
@@ -627,5 +627,50 @@ func TestCancelDeleteRestoresApp(t *testing.T) {
 	d = runAll(c, c.Offers([]mesos.Offer{offer("o2", "a1", 8, 4096)}, t0.Add(time.Second)), t0.Add(time.Second))
 	if countRunning(c, "/web") != 2 || !hasEvent(d, EventDeploymentSuccess) {
 		t.Fatalf("running %d after the rollback", countRunning(c, "/web"))
+	}
+}
+
+// After a failover, a config change can still be cancelled: the driver
+// hands Recover the definition the deployment started from.
+func TestCancelConfigChangeAfterFailover(t *testing.T) {
+	c := New(Config{Seed: 40})
+	v1 := started(t, c, `{"id":"/web","cmd":"old","instances":2,"cpus":0.1,"mem":32}`, t0)
+	v2 := mustApp(t, `{"id":"/web","cmd":"new","instances":2,"cpus":0.1,"mem":32}`)
+	dep, err := c.PutApp(v2, false, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Tick(t0.Add(time.Second))
+	var stored *deploy.Deployment
+	var current *app.App
+	for _, p := range d.Persist {
+		switch p.Kind {
+		case PutDeployment:
+			stored = p.Deployment
+		case PutApp:
+			current = p.App
+		}
+	}
+	if stored == nil || current == nil {
+		t.Fatal("deployment or app not persisted")
+	}
+	var recs []state.Instance
+	for _, in := range c.Instances("/web") {
+		recs = append(recs, in.Instance)
+	}
+	// v1 as stored under its version: the driver reads it back by
+	// stored.Previous.Version.
+	old := c.apps["/web"].prevApp
+	if old == nil || old.Cmd != v1.Cmd {
+		t.Fatalf("previous definition %+v", old)
+	}
+	r := New(Config{Seed: 41})
+	r.Recover([]*app.App{current}, recs, map[string]*deploy.Deployment{"/web": stored}, map[string]*app.App{"/web": old}, t0.Add(2*time.Second))
+	rid, err := r.CancelDeployment(dep, false, t0.Add(3*time.Second))
+	if err != nil || rid == "" {
+		t.Fatalf("cancel after failover: %q %v", rid, err)
+	}
+	if apps := r.Apps(); len(apps) != 1 || apps[0].Cmd != "old" || apps[0].Instances != 2 {
+		t.Fatalf("after the rollback the app is %+v, want cmd old with 2 instances", apps[0])
 	}
 }
