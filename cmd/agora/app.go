@@ -64,16 +64,11 @@ func exitCode(err error) int {
 	return 1
 }
 
-// runApp is the command table's entry. main turns every error into status
-// 1, so a usage error is reported and exits 2 here.
-func runApp(args []string) error {
-	err := withCLI((*cli).app)(args)
-	if exitCode(err) == 2 {
-		fmt.Fprintf(os.Stderr, "agora: %v\n", err)
-		os.Exit(2)
-	}
-	return err
-}
+// ExitCode makes dispatch exit 2 for a usage error.
+func (e *usageError) ExitCode() int { return 2 }
+
+// runApp is the command table's entry.
+func runApp(args []string) error { return withCLI((*cli).app)(args) }
 
 func (c *cli) app(args []string) error {
 	if len(args) == 0 {

@@ -272,7 +272,7 @@ func (f *fakeServices) PutApp(ctx context.Context, a *app.App, force bool) (stri
 	return f.install(&cp, specOf(cur), false, force)
 }
 
-func (f *fakeServices) Preview(ctx context.Context, a *app.App) ([]deploy.PlanStep, bool, error) {
+func (f *fakeServices) Preview(ctx context.Context, a *app.App) (core.Plan, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur := f.apps[a.ID()]
@@ -285,7 +285,11 @@ func (f *fakeServices) Preview(ctx context.Context, a *app.App) ([]deploy.PlanSt
 	for _, in := range f.ins[a.ID()] {
 		ins = append(ins, deploy.Instance{ID: in.TaskID, Version: in.Version, State: deploy.Running, Healthy: true, Ready: true})
 	}
-	return deploy.Plan(specOf(cur), next, ins), restart, nil
+	var changed []string
+	if cur != nil {
+		changed = app.Diff(cur, a).Fields
+	}
+	return core.Plan{Steps: deploy.Plan(specOf(cur), next, ins), Restart: restart, Create: cur == nil, Changed: changed}, nil
 }
 
 func (f *fakeServices) DeleteApp(ctx context.Context, id string, force bool) (string, error) {

@@ -310,7 +310,11 @@ func TestDevModeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.GetFrameworks.Frameworks) != 1 || resp.GetFrameworks.Frameworks[0].FrameworkInfo.ID.Value != fid {
+	recovered := false
+	for _, f := range resp.GetFrameworks.Frameworks {
+		recovered = recovered || (f.FrameworkInfo.ID.Value == fid && f.Recovered)
+	}
+	if !recovered {
 		t.Fatalf("after restart GET_FRAMEWORKS = %+v, want framework %s recovered", resp.GetFrameworks, fid)
 	}
 	// The framework re-subscribes under its id and gets offers again.

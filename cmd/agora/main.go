@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,7 +39,8 @@ func commands() map[string]command {
 func main() { os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // dispatch runs the verb named by args[0] and returns the exit status: 0 on
-// success, 1 when the verb fails, 2 for a missing or unknown verb.
+// success, 1 when the verb fails (or the error's ExitCode(), if it has
+// one), 2 for a missing or unknown verb.
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
 	if len(args) == 0 {
@@ -63,6 +65,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := c.run(args[1:]); err != nil {
 		fmt.Fprintf(stderr, "agora: %v\n", err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0

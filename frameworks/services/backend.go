@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"agora/core/store"
@@ -125,13 +126,13 @@ func (f *Framework) PutApp(ctx context.Context, a *app.App, force bool) (string,
 }
 
 // Preview says what PutApp would do.
-func (f *Framework) Preview(ctx context.Context, a *app.App) (steps []deploy.PlanStep, restart bool, err error) {
+func (f *Framework) Preview(ctx context.Context, a *app.App) (plan core.Plan, err error) {
 	err = f.do(ctx, func(time.Time) error {
 		var e error
-		steps, restart, e = f.core.Preview(a)
+		plan, e = f.core.Preview(a)
 		return e
 	})
-	return steps, restart, err
+	return plan, err
 }
 
 // DeleteApp kills an app's instances and removes it.
@@ -167,8 +168,26 @@ func (f *Framework) Subscribe(ctx context.Context) <-chan core.Event { return f.
 func (f *Framework) Info() api.Info {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return api.Info{FrameworkID: f.fwID, Name: f.cfg.Name, Leader: f.leader}
+	ports := f.cfg.Core.ServicePorts
+	if ports == [2]int{} {
+		ports = core.DefaultServicePorts
+	}
+	leader := f.leader
+	if u, err := url.Parse(f.leader); err == nil && u.Host != "" {
+		leader = u.Host
+	}
+	return api.Info{
+		Name: f.cfg.Name, Version: Version, FrameworkID: f.fwID, Elected: f.connected, Leader: leader,
+		MarathonConfig: api.MarathonConfig{
+			Master: f.cfg.Master, FrameworkName: f.cfg.Name, MesosRole: f.cfg.Role, MesosUser: f.cfg.User,
+			Checkpoint: true, FailoverTimeout: f.cfg.FailoverTimeout.Seconds(),
+			LocalPortMin: ports[0], LocalPortMax: ports[1],
+		},
+	}
 }
+
+// Version of the services framework, in /v2/info.
+const Version = "0.1.0"
 
 func isNotFound(err error) bool {
 	return errors.Is(err, core.ErrNotFound) || errors.Is(err, store.ErrNotFound)

@@ -107,7 +107,7 @@ func (c *cluster) addAgent(hostname, res string) {
 		c.t.Fatal(err)
 	}
 	a, err := agentpkg.New(agentpkg.Config{Master: c.srv.URL, Listen: "127.0.0.1:0", Hostname: hostname, WorkDir: c.t.TempDir(),
-		Resources: r, UpdateRetryInterval: 100 * time.Millisecond, Logf: c.t.Logf}, pc)
+		Resources: r, UpdateRetryInterval: 100 * time.Millisecond, KillTasksOnExit: true, Logf: c.t.Logf}, pc)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ type Backend interface {
 	// app.FieldErrors or ErrUnavailable where those apply.
 	PutApp(ctx context.Context, a *app.App, force bool) (deploymentID string, err error)
 	// Preview says what PutApp would do, changing nothing.
-	Preview(ctx context.Context, a *app.App) (steps []deploy.PlanStep, restart bool, err error)
+	Preview(ctx context.Context, a *app.App) (core.Plan, error)
 	DeleteApp(ctx context.Context, id string, force bool) (deploymentID string, err error)
 	Restart(ctx context.Context, id string, force bool) (deploymentID string, err error)
 	// KillTasks kills the given tasks of the app; with scale the app's

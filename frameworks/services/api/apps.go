@@ -512,23 +512,19 @@ func (s *server) versionOf(a *app.App) string {
 }
 
 func (s *server) preview(w http.ResponseWriter, r *http.Request, a, cur *app.App) {
-	steps, restart, err := s.b.Preview(r.Context(), a)
+	plan, err := s.b.Preview(r.Context(), a)
 	if err != nil {
 		writeError(w, err, appSubject(a.ID()))
 		return
 	}
+	steps, changed := plan.Steps, plan.Changed
 	if steps == nil {
 		steps = []deploy.PlanStep{}
 	}
-	changed := app.Diff(cur, a).Fields
 	if changed == nil {
 		changed = []string{}
 	}
-	if cur != nil {
-		// Bookkeeping fields are not changes a user asked for.
-		changed = without(changed, "version", "versionInfo")
-	}
-	writeJSON(w, http.StatusOK, PlanView{App: a.ID(), Steps: steps, Restart: restart, ChangedFields: changed, Create: cur == nil})
+	writeJSON(w, http.StatusOK, PlanView{App: a.ID(), Steps: steps, Restart: plan.Restart, ChangedFields: changed, Create: cur == nil})
 }
 
 func without(l []string, drop ...string) []string {

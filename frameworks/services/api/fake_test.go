@@ -143,19 +143,20 @@ func (f *fake) PutApp(ctx context.Context, a *app.App, force bool) (string, erro
 	return dep, nil
 }
 
-func (f *fake) Preview(ctx context.Context, a *app.App) ([]deploy.PlanStep, bool, error) {
+func (f *fake) Preview(ctx context.Context, a *app.App) (core.Plan, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("Preview %s", a.ID())
 	cur := f.apps[a.ID()]
 	if cur == nil {
-		return []deploy.PlanStep{{Action: deploy.StartApplication, App: a.ID(), Instances: a.Instances, Launch: a.Instances}}, false, nil
+		return core.Plan{Steps: []deploy.PlanStep{{Action: deploy.StartApplication, App: a.ID(), Instances: a.Instances, Launch: a.Instances}}, Create: true}, nil
 	}
 	ch := app.Diff(cur, a)
 	if ch.None() {
-		return nil, false, nil
+		return core.Plan{}, nil
 	}
-	return []deploy.PlanStep{{Action: deploy.RestartApplication, App: a.ID(), Instances: a.Instances}}, ch.Restart, nil
+	return core.Plan{Steps: []deploy.PlanStep{{Action: deploy.RestartApplication, App: a.ID(), Instances: a.Instances}}, Restart: ch.Restart,
+		Changed: without(ch.Fields, "version", "versionInfo")}, nil
 }
 
 func (f *fake) DeleteApp(ctx context.Context, id string, force bool) (string, error) {

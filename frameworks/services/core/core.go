@@ -57,6 +57,10 @@ import (
 	"agora/frameworks/services/state"
 )
 
+// DefaultServicePorts is the range service ports come from by default,
+// Marathon's local_port_min and local_port_max.
+var DefaultServicePorts = [2]int{10000, 20000}
+
 // Config tunes the core. Zero fields take the defaults below.
 type Config struct {
 	// Seed makes task and deployment ids deterministic.
@@ -106,7 +110,7 @@ func (c Config) withDefaults() Config {
 		c.KillRetry = 30 * time.Second
 	}
 	if c.ServicePorts[0] <= 0 || c.ServicePorts[1] < c.ServicePorts[0] {
-		c.ServicePorts = [2]int{10000, 20000}
+		c.ServicePorts = DefaultServicePorts
 	}
 	return c
 }
@@ -301,6 +305,15 @@ func (c *Core) kill(as *appState, tid string, now time.Time) {
 	}
 	in.killAt = now
 	c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+	if !in.unreachable.IsZero() {
+		// Unreachable: expunged now, as Marathon does, so a scale down or a
+		// deletion does not wait for the agent. The master delivers the
+		// kill if the agent comes back; a task that still reports then is
+		// not ours and is killed again.
+		delete(as.instances, tid)
+		delete(c.byTask, tid)
+		c.out.Persist = append(c.out.Persist, Change{Kind: DeleteInstance, AppID: as.spec.ID, TaskID: tid})
+	}
 }
 
 func (c *Core) reconciling(now time.Time) bool {
@@ -640,7 +653,9 @@ func (c *Core) update(st mesos.TaskStatus, now time.Time) {
 			in.unreachable = now
 		}
 	default:
-		if in.inactive {
+		wasInactive := in.inactive
+		in.unreachable, in.inactive = time.Time{}, false
+		if wasInactive {
 			// Back after it was replaced: the replacement stays, this one goes.
 			live := 0
 			for _, o := range as.instances {
@@ -648,11 +663,10 @@ func (c *Core) update(st mesos.TaskStatus, now time.Time) {
 					live++
 				}
 			}
-			if live+as.pending >= as.spec.Instances {
+			if live+as.pending > as.spec.Instances {
 				c.kill(as, tid, now)
 			}
 		}
-		in.unreachable, in.inactive = time.Time{}, false
 	}
 	in.rec.State = st.State
 	in.rec.UpdatedAt = now

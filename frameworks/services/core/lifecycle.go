@@ -187,21 +187,39 @@ func (c *Core) PutApp(a *app.App, force bool, now time.Time) (string, error) {
 // Preview says what PutApp(a) would do now, changing nothing: the plan's
 // steps and whether running instances would be replaced. It returns the
 // errors PutApp without force would.
-func (c *Core) Preview(a *app.App) (steps []deploy.PlanStep, restart bool, err error) {
+func (c *Core) Preview(a *app.App) (Plan, error) {
 	p, err := c.prepare(a, "(new version)")
 	if err != nil || p.change.None() {
-		return nil, false, err
+		return Plan{}, err
 	}
 	id := p.spec.ID
 	as := c.apps[id]
 	if err := locked(id, as); err != nil {
-		return nil, false, err
+		return Plan{}, err
 	}
 	var current []deploy.Instance
 	if as != nil {
 		current = c.snapshot(as).Instances
 	}
-	return deploy.Plan(p.prev, p.spec, current), p.change.Restart && !p.fresh, nil
+	var changed []string
+	for _, f := range p.change.Fields {
+		if f != "version" && f != "versionInfo" {
+			changed = append(changed, f)
+		}
+	}
+	return Plan{Steps: deploy.Plan(p.prev, p.spec, current), Restart: p.change.Restart && !p.fresh, Create: as == nil || as.deleting, Changed: changed}, nil
+}
+
+// Plan is what putting an app would do (see Preview).
+type Plan struct {
+	Steps []deploy.PlanStep
+	// Restart: instances are replaced; otherwise the change only scales.
+	Restart bool
+	// Create: the app does not exist yet.
+	Create bool
+	// Changed are the top-level fields that change, after service ports
+	// are assigned.
+	Changed []string
 }
 
 func (c *Core) lookup(id string) (*appState, error) {

@@ -465,7 +465,7 @@ func TestServicePortsAssignedUniqueAndKept(t *testing.T) {
 	if !errors.As(err, &fe) || !fe.Has("portDefinitions[0].port") || !strings.Contains(err.Error(), "/a") {
 		t.Fatalf("clash: %v, want a field error naming portDefinitions[0].port and /a", err)
 	}
-	if _, _, err := c.Preview(clash); !errors.As(err, &fe) {
+	if _, err := c.Preview(clash); !errors.As(err, &fe) {
 		t.Fatalf("preview clash: %v", err)
 	}
 
@@ -499,19 +499,19 @@ func TestPreviewChangesNothing(t *testing.T) {
 		var plans [][]deploy.PlanStep
 		if preview {
 			for _, x := range []*app.App{&a2, &a3, mustApp(t, `{"id":"/new","cmd":"x","instances":1}`)} {
-				steps, restart, err := c.Preview(x)
+				plan, err := c.Preview(x)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if restart != (x == &a2) {
-					t.Fatalf("preview of %s: restart %v", x.Cmd, restart)
+				if plan.Restart != (x == &a2) {
+					t.Fatalf("preview of %s: restart %v", x.Cmd, plan.Restart)
 				}
-				plans = append(plans, steps)
+				plans = append(plans, plan.Steps)
 			}
 		}
 		dep, _ := c.PutApp(&a2, false, t0.Add(time.Minute))
 		if preview {
-			if _, _, err := c.Preview(&a3); !errors.As(err, new(*LockedError)) {
+			if _, err := c.Preview(&a3); !errors.As(err, new(*LockedError)) {
 				t.Fatalf("preview while locked: %v", err)
 			}
 		}
@@ -672,5 +672,27 @@ func TestCancelConfigChangeAfterFailover(t *testing.T) {
 	}
 	if apps := r.Apps(); len(apps) != 1 || apps[0].Cmd != "old" || apps[0].Instances != 2 {
 		t.Fatalf("after the rollback the app is %+v, want cmd old with 2 instances", apps[0])
+	}
+}
+
+// Deleting an app with an unreachable instance does not wait for the
+// agent: the instance is expunged with its kill.
+func TestDeleteExpungesUnreachableInstances(t *testing.T) {
+	c := New(Config{Seed: 42})
+	started(t, c, `{"id":"/web","cmd":"x","instances":2,"cpus":0.1,"mem":32,
+		"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":600}}`, t0)
+	ins := c.Instances("/web")
+	c.Update(status(ins[0].TaskID, mesos.TaskUnreachable, nil), t0)
+	if _, err := c.DeleteApp("/web", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	d := c.Tick(t0)
+	if len(d.Kill) != 2 {
+		t.Fatalf("kills %v, want both instances", d.Kill)
+	}
+	// Only the reachable instance answers.
+	d = c.Update(status(ins[1].TaskID, mesos.TaskKilled, nil), t0)
+	if len(c.Apps()) != 0 || len(c.Instances("/web")) != 0 || len(eventsOf(d, EventDeploymentSuccess)) != 1 {
+		t.Fatalf("apps %d instances %+v events %+v: want the app gone", len(c.Apps()), c.Instances("/web"), d.Events)
 	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,14 +201,28 @@ func env(a *app.App, taskID, host string, ports []uint64) []mesos.EnvironmentVar
 // Agora has no framework-side checker. Agent-run checks of a bridged
 // container reach the container port (they run in its network namespace);
 // the others the host port.
+// orTiny converts seconds for a Mesos health check, where zero means "the
+// default" (15 s of delay, 10 s of grace): Marathon's explicit 0 becomes a
+// millisecond.
+func orTiny(secs int) float64 {
+	if secs <= 0 {
+		return 0.001
+	}
+	return float64(secs)
+}
+
 func healthCheck(a *app.App, hostP, contP []uint64) *mesos.HealthCheck {
 	for _, h := range a.HealthChecks {
 		hc := &mesos.HealthCheck{
-			DelaySeconds:        float64(h.DelaySeconds),
+			DelaySeconds:        orTiny(h.DelaySeconds),
 			IntervalSeconds:     float64(h.IntervalSeconds),
 			TimeoutSeconds:      float64(h.TimeoutSeconds),
 			ConsecutiveFailures: uint32(max(h.MaxConsecutiveFailures, 0)),
-			GracePeriodSeconds:  float64(h.GracePeriodSeconds),
+			GracePeriodSeconds:  orTiny(h.GracePeriodSeconds),
+		}
+		if h.MaxConsecutiveFailures == 0 {
+			// Marathon's 0: failures never kill the task.
+			hc.ConsecutiveFailures = math.MaxInt32
 		}
 		port := uint64(0)
 		switch {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"agora/core/mesos"
@@ -110,5 +111,21 @@ func TestHealthEventsAndUnhealthyBlocksDeployment(t *testing.T) {
 	d = c.Update(status(tid, mesos.TaskRunning, &yes), t0)
 	if !hasEvent(d, EventHealthChanged) || !hasEvent(d, EventDeploymentSuccess) || !hasEvent(d, EventStatusUpdate) {
 		t.Fatalf("events = %+v", d.Events)
+	}
+}
+
+// Marathon's explicit zeros survive the trip to the agent, where zero means
+// "the default": no delay, no grace, and failures that never kill.
+func TestTaskInfoHealthCheckZeros(t *testing.T) {
+	c := New(Config{Seed: 11})
+	c.PutApp(mustApp(t, `{"id":"/web","cmd":"x","instances":1,"cpus":0.1,"mem":32,
+		"healthChecks":[{"protocol":"MESOS_TCP","portIndex":0,"delaySeconds":0,"gracePeriodSeconds":0,"maxConsecutiveFailures":0}]}`), false, t0)
+	ts := launched(c.Offers([]mesos.Offer{offer("o1", "a1", 4, 1024)}, t0))
+	if len(ts) != 1 || ts[0].HealthCheck == nil {
+		t.Fatalf("launched %+v", ts)
+	}
+	hc := ts[0].HealthCheck
+	if hc.DelaySeconds <= 0 || hc.DelaySeconds > 0.01 || hc.GracePeriodSeconds <= 0 || hc.GracePeriodSeconds > 0.01 || hc.ConsecutiveFailures != math.MaxInt32 {
+		t.Fatalf("health check = %+v, want a tiny delay and grace and failures that never kill", hc)
 	}
 }
