@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what Agora's tests need on a Debian machine, and nothing when it
 # is already there: Go (expected at /usr/local/go), Docker's engine and
-# busybox-static (task images are built FROM scratch around it). The tests
-# start the daemons they need themselves.
+# busybox-static (task images are built FROM scratch around it), ZooKeeper
+# and HAProxy. The tests start the daemons they need themselves.
 set -eu
 
 need_go="1.26"
@@ -20,6 +20,7 @@ pkgs=""
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
 dpkg -s zookeeper >/dev/null 2>&1 || pkgs="$pkgs zookeeper"
 command -v ps >/dev/null 2>&1 || pkgs="$pkgs procps"
+command -v haproxy >/dev/null 2>&1 || pkgs="$pkgs haproxy"
 if [ -n "$pkgs" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "deps: installing$pkgs"
