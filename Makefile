@@ -24,6 +24,7 @@ vet:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./core/allocator/
+	$(GO) test -run '^$$' -bench Deploy1000 -benchtime 3x -timeout 20m ./frameworks/services/
 
 deps:
 	./deploy/deps.sh

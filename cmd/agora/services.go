@@ -19,17 +19,29 @@ import (
 	"agora/core/store/zkstore"
 	"agora/frameworks/services"
 	"agora/frameworks/services/api"
+	"agora/frameworks/services/core"
 )
 
 // servicesHost serves the services framework's Marathon API (/v2) on the
 // master's port, for whichever framework currently runs in this process.
 type servicesHost struct {
-	enabled bool
-	cur     atomic.Pointer[http.Handler]
+	enabled  bool
+	deadline time.Duration
+	cur      atomic.Pointer[http.Handler]
 }
 
 func (s *servicesHost) register(fs serverFlags) {
 	fs.BoolVar(&s.enabled, "services", true, "run the services framework (Marathon API under /v2) inside this process")
+	s.deadlineFlag(fs)
+}
+
+func (s *servicesHost) deadlineFlag(fs serverFlags) {
+	fs.dur(&s.deadline, "services_deployment_deadline", services.DefaultProgressDeadline,
+		"a services deployment with no progress for this long fails and rolls back (negative: wait forever)")
+}
+
+func (s *servicesHost) config(masterURL string, st store.Store, logf func(string, ...any)) services.Config {
+	return services.Config{Master: masterURL, Store: st, Logf: logf, Core: core.Config{ProgressDeadline: s.deadline}}
 }
 
 // wrap routes /v2 to the running framework and everything else to next.
@@ -53,7 +65,7 @@ func (s *servicesHost) run(ctx context.Context, masterURL string, st store.Store
 	if !s.enabled {
 		return
 	}
-	f, err := services.New(services.Config{Master: masterURL, Store: st, Logf: logf})
+	f, err := services.New(s.config(masterURL, st, logf))
 	if err != nil {
 		logf("services: %v", err)
 		return
@@ -75,6 +87,8 @@ func runServices(args []string) error {
 	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "services"), "directory of the framework's state (without --zk)")
 	fs.str(&zk, "zk", "", "keep the framework's state in ZooKeeper instead, e.g. zk://127.0.0.1:2181/agora")
 	fs.dur(&zkTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout")
+	var host servicesHost
+	host.deadlineFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,7 +118,7 @@ func runServices(args []string) error {
 		st = bs
 	}
 	defer st.Close()
-	f, err := services.New(services.Config{Master: masterAddr, Store: st, Logf: logf})
+	f, err := services.New(host.config(masterAddr, st, logf))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ import (
 	"agora/frameworks/services/state"
 )
 
+// DefaultProgressDeadline: a deployment with no progress for this long
+// fails and is rolled back.
+const DefaultProgressDeadline = 10 * time.Minute
+
 // Config configures a services framework.
 type Config struct {
 	// Master is the master's address: "host:port", a URL or zk://.
@@ -50,7 +54,8 @@ type Config struct {
 	FailoverTimeout time.Duration
 	// Tick is the interval of the core's timers (default 1 s).
 	Tick time.Duration
-	// Core tunes the decisions.
+	// Core tunes the decisions. A zero Core.ProgressDeadline becomes
+	// DefaultProgressDeadline; a negative one waits forever, as Marathon.
 	Core core.Config
 	// Logf logs; nil discards.
 	Logf func(format string, args ...any)
@@ -77,6 +82,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Tick <= 0 {
 		c.Tick = time.Second
+	}
+	switch {
+	case c.Core.ProgressDeadline == 0:
+		c.Core.ProgressDeadline = DefaultProgressDeadline
+	case c.Core.ProgressDeadline < 0:
+		c.Core.ProgressDeadline = 0
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
