@@ -354,20 +354,10 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", id))
 		return
 	}
-	if dryRun {
-		s.preview(w, r, a, nil)
+	depID, cur, ok := s.apply(w, r, a, nil, force, dryRun)
+	if !ok {
 		return
 	}
-	depID, err := s.b.PutApp(r.Context(), a, force)
-	if err != nil {
-		writeError(w, err, appSubject(id))
-		return
-	}
-	cur := s.findApp(id)
-	if cur == nil {
-		cur = a
-	}
-	s.postEvent(r, cur)
 	v := appView(cur, s.b.Instances(id), s.b.Deployments(), embeds{})
 	if depID != "" && !hasDeployment(v.Deployments, depID) {
 		v.Deployments = append(v.Deployments, DeploymentRef{ID: depID})
@@ -454,20 +444,10 @@ func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
-	if dryRun {
-		s.preview(w, r, a, cur)
+	depID, now, ok := s.apply(w, r, a, cur, force, dryRun)
+	if !ok {
 		return
 	}
-	depID, err := s.b.PutApp(r.Context(), a, force)
-	if err != nil {
-		writeError(w, err, appSubject(id))
-		return
-	}
-	now := s.findApp(id)
-	if now == nil {
-		now = a
-	}
-	s.postEvent(r, now)
 	setDeploymentHeader(w, depID)
 	status := http.StatusOK
 	if cur == nil {
@@ -509,6 +489,27 @@ func (s *server) versionOf(a *app.App) string {
 		return a.Version
 	}
 	return version(s.opts.Now())
+}
+
+// apply answers a dry run with the plan, or puts a and announces it; it
+// returns the deployment and the stored definition, or false when it has
+// answered already.
+func (s *server) apply(w http.ResponseWriter, r *http.Request, a, cur *app.App, force, dryRun bool) (string, *app.App, bool) {
+	if dryRun {
+		s.preview(w, r, a, cur)
+		return "", nil, false
+	}
+	depID, err := s.b.PutApp(r.Context(), a, force)
+	if err != nil {
+		writeError(w, err, appSubject(a.ID()))
+		return "", nil, false
+	}
+	now := s.findApp(a.ID())
+	if now == nil {
+		now = a
+	}
+	s.postEvent(r, now)
+	return depID, now, true
 }
 
 func (s *server) preview(w http.ResponseWriter, r *http.Request, a, cur *app.App) {
