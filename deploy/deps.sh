@@ -32,3 +32,4 @@ if [ -n "$pkgs" ]; then
 	fi
 fi
 go mod download
+sh "$(dirname "$0")/consul.sh" >/dev/null  # Consul v1.14.11 for the discovery tests, built once into the cache
