@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"agora/core/mesos"
 	"agora/core/store"
@@ -39,7 +40,18 @@ func (f *Framework) act(ctx context.Context, d core.Decisions) error {
 	for _, e := range d.Events {
 		f.hub.publish(e)
 	}
+	f.publish(false)
 	return nil
+}
+
+// publish hands the running instances to the registry, if there is one:
+// when they changed, or always with force.
+func (f *Framework) publish(force bool) {
+	if f.pub == nil || !f.recovered {
+		return
+	}
+	f.pub.offer(published(f.core.Apps(), f.core.Instances("")), force)
+	f.published = time.Now()
 }
 
 // send makes the master calls of d, accepts on different agents at once.

@@ -27,6 +27,7 @@ import (
 	"agora/core/client"
 	"agora/core/mesos"
 	"agora/core/store"
+	"agora/discovery"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 	"agora/frameworks/services/state"
@@ -57,9 +58,17 @@ type Config struct {
 	// Core tunes the decisions. A zero Core.ProgressDeadline becomes
 	// DefaultProgressDeadline; a negative one waits forever, as Marathon.
 	Core core.Config
+	// Registry, when set, receives the running instances of every app
+	// port (discovery.Service) whenever they change. Planned kills then
+	// drain for Core.DrainDelay (default DefaultDrainDelay) first.
+	Registry discovery.Registry
 	// Logf logs; nil discards.
 	Logf func(format string, args ...any)
 }
+
+// DefaultDrainDelay is how long a planned kill waits, out of the load
+// balancer, when a Registry is set.
+const DefaultDrainDelay = 2 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.Root == "" {
@@ -83,6 +92,9 @@ func (c *Config) setDefaults() {
 	if c.Tick <= 0 {
 		c.Tick = time.Second
 	}
+	if c.Registry != nil && c.Core.DrainDelay == 0 {
+		c.Core.DrainDelay = DefaultDrainDelay
+	}
 	switch {
 	case c.Core.ProgressDeadline == 0:
 		c.Core.ProgressDeadline = DefaultProgressDeadline
@@ -103,7 +115,6 @@ type Framework struct {
 	st    *state.Store
 	sched *client.Scheduler
 	hub   hub
-	start time.Time
 
 	ops     chan func()   // closures run by the loop goroutine
 	stopped chan struct{} // closed when Run returns
@@ -113,6 +124,8 @@ type Framework struct {
 	core      *core.Core
 	recovered bool
 	fresh     bool                 // subscribe as a new framework (the old one was removed)
+	pub       *publisher           // nil without a Registry
+	published time.Time            // when the set was last handed over
 	probing   map[string]bool      // readiness probes in flight, by task id
 	nextProbe map[string]time.Time // earliest next readiness probe, by task id
 
@@ -132,7 +145,7 @@ func New(cfg Config) (*Framework, error) {
 	if cfg.Master == "" {
 		return nil, errors.New("services: Config.Master is empty; give the master's address")
 	}
-	return &Framework{
+	f := &Framework{
 		cfg:       cfg,
 		st:        state.New(cfg.Store, cfg.Root),
 		sched:     client.NewScheduler(cfg.Master, cfg.HTTP),
@@ -143,8 +156,11 @@ func New(cfg Config) (*Framework, error) {
 		core:      core.New(cfg.Core),
 		probing:   map[string]bool{},
 		nextProbe: map[string]time.Time{},
-		start:     time.Now(),
-	}, nil
+	}
+	if cfg.Registry != nil {
+		f.pub = newPublisher(cfg.Registry, cfg.Logf)
+	}
+	return f, nil
 }
 
 // Run subscribes to the master, re-subscribing after the stream ends, and
@@ -152,6 +168,9 @@ func New(cfg Config) (*Framework, error) {
 func (f *Framework) Run(ctx context.Context) error {
 	f.runCtx = ctx
 	defer close(f.stopped)
+	if f.pub != nil {
+		go f.pub.run(ctx)
+	}
 	tick := time.NewTicker(f.cfg.Tick)
 	defer tick.Stop()
 	defer func() {
@@ -234,6 +253,9 @@ func (f *Framework) serve(ctx context.Context, events <-chan mesos.Event, tick *
 			if f.recovered {
 				f.act(ctx, f.core.Tick(time.Now()))
 				f.probeReadiness(ctx)
+				if time.Since(f.published) >= resyncInterval {
+					f.publish(true)
+				}
 			}
 		}
 	}

@@ -85,6 +85,11 @@ type Config struct {
 	// ProgressDeadline of deployments (0: wait forever, as Marathon). A
 	// deployment without progress this long fails and is rolled back.
 	ProgressDeadline time.Duration
+	// DrainDelay: a planned kill (scale down, upgrade, restart, delete) of
+	// a running instance is sent this long after the instance is marked
+	// Draining, so the load balancer stops sending it new requests first.
+	// Zero kills at once.
+	DrainDelay time.Duration
 	// ServicePorts is the [lo, hi] range service ports are assigned from
 	// (default 10000-20000, Marathon's local_port_min/max).
 	ServicePorts [2]int
@@ -206,8 +211,11 @@ type Instance struct {
 	Ready bool
 	// NeedsReadiness asks the driver to probe the app's readiness checks:
 	// running and healthy, readiness wanted, not yet reported ready.
-	NeedsReadiness   bool
+	NeedsReadiness bool
+	// Killing: a kill was decided; Draining: it waits out the drain
+	// delay, out of the load balancer, before the kill is sent.
 	Killing          bool
+	Draining         bool      `json:",omitempty"`
 	UnreachableSince time.Time `json:",omitempty"`
 	Unreconciled     bool      `json:",omitempty"`
 }
@@ -215,7 +223,10 @@ type Instance struct {
 type instance struct {
 	rec          state.Instance
 	healthySince time.Time // zero unless running and healthy
-	killAt       time.Time // zero unless a kill was sent
+	killAt       time.Time // zero unless a kill was decided
+	// drainUntil: a planned kill waits until then, the instance already
+	// out of the load balancer (zero once the kill is sent).
+	drainUntil   time.Time
 	unreachable  time.Time // zero unless TASK_UNREACHABLE
 	inactive     bool      // unreachable past inactiveAfterSeconds: replaced
 	unreconciled bool      // adopted by Recover, no answer yet
@@ -304,6 +315,10 @@ func (c *Core) kill(as *appState, tid string, now time.Time) {
 		return
 	}
 	in.killAt = now
+	if c.cfg.DrainDelay > 0 && in.rec.State == mesos.TaskRunning && in.unreachable.IsZero() {
+		in.drainUntil = now.Add(c.cfg.DrainDelay) // timers sends the kill
+		return
+	}
 	c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
 	if !in.unreachable.IsZero() {
 		// Unreachable: expunged now, as Marathon does, so a scale down or a
@@ -711,7 +726,12 @@ func (c *Core) timers(now time.Time) {
 			if as.failures > 0 && !in.healthySince.IsZero() && now.Sub(in.healthySince) >= c.cfg.BackoffReset {
 				as.failures, as.delayUntil = 0, time.Time{}
 			}
-			if !in.killAt.IsZero() && now.Sub(in.killAt) >= c.cfg.KillRetry {
+			if !in.drainUntil.IsZero() {
+				if !now.Before(in.drainUntil) {
+					in.killAt, in.drainUntil = now, time.Time{}
+					c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
+				}
+			} else if !in.killAt.IsZero() && now.Sub(in.killAt) >= c.cfg.KillRetry {
 				in.killAt = now
 				c.out.Kill = append(c.out.Kill, mesos.TaskID{Value: tid})
 			}
@@ -869,7 +889,7 @@ func (c *Core) Instances(appID string) []Instance {
 			ready := in.isReady()
 			healthy := in.rec.State == mesos.TaskRunning && in.rec.Healthy != nil && *in.rec.Healthy
 			out = append(out, Instance{Instance: in.rec, Ready: ready, NeedsReadiness: healthy && !ready && in.killAt.IsZero(),
-				Killing: !in.killAt.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
+				Killing: !in.killAt.IsZero(), Draining: !in.drainUntil.IsZero(), UnreachableSince: in.unreachable, Unreconciled: in.unreconciled})
 		}
 	}
 	return out

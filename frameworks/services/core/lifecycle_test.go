@@ -696,3 +696,38 @@ func TestDeleteExpungesUnreachableInstances(t *testing.T) {
 		t.Fatalf("apps %d instances %+v events %+v: want the app gone", len(c.Apps()), c.Instances("/web"), d.Events)
 	}
 }
+
+// A planned kill drains first: the instance is marked Draining and the
+// kill goes out only after the drain delay.
+func TestPlannedKillDrainsFirst(t *testing.T) {
+	c := New(Config{Seed: 43, DrainDelay: 2 * time.Second})
+	a := started(t, c, `{"id":"/web","cmd":"x","instances":2,"cpus":0.1,"mem":32}`, t0)
+	b := *a
+	b.Instances = 1
+	if _, err := c.PutApp(&b, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Tick(t0); len(d.Kill) != 0 {
+		t.Fatalf("killed %v at once; want a drain first", d.Kill)
+	}
+	draining := 0
+	for _, in := range c.Instances("/web") {
+		if in.Draining && in.Killing {
+			draining++
+		}
+	}
+	if draining != 1 {
+		t.Fatalf("instances %+v, want one draining", c.Instances("/web"))
+	}
+	if d := c.Tick(t0.Add(time.Second)); len(d.Kill) != 0 {
+		t.Fatalf("killed %v before the drain delay", d.Kill)
+	}
+	d := c.Tick(t0.Add(2 * time.Second))
+	if len(d.Kill) != 1 {
+		t.Fatalf("kills after the drain delay: %v, want 1", d.Kill)
+	}
+	killAll(c, d, t0.Add(3*time.Second))
+	if n := len(c.Instances("/web")); n != 1 || len(c.Deployments()) != 0 {
+		t.Fatalf("%d instances, deployments %+v; want 1 and none", n, c.Deployments())
+	}
+}
