@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,6 +18,9 @@ import (
 	"agora/core/store"
 	"agora/core/store/boltstore"
 	"agora/core/store/zkstore"
+	"agora/discovery"
+	"agora/discovery/consul"
+	"agora/discovery/embedded"
 	"agora/frameworks/services"
 	"agora/frameworks/services/api"
 	"agora/frameworks/services/core"
@@ -27,21 +31,51 @@ import (
 type servicesHost struct {
 	enabled  bool
 	deadline time.Duration
+	consul   string
 	cur      atomic.Pointer[http.Handler]
+
+	regOnce sync.Once
+	reg     discovery.Registry
+	regErr  error
 }
 
 func (s *servicesHost) register(fs serverFlags) {
 	fs.BoolVar(&s.enabled, "services", true, "run the services framework (Marathon API under /v2) inside this process")
-	s.deadlineFlag(fs)
+	s.frameworkFlags(fs)
 }
 
-func (s *servicesHost) deadlineFlag(fs serverFlags) {
+// frameworkFlags are the flags of the framework wherever it runs.
+func (s *servicesHost) frameworkFlags(fs serverFlags) {
 	fs.dur(&s.deadline, "services_deployment_deadline", services.DefaultProgressDeadline,
 		"a services deployment with no progress for this long fails and rolls back (negative: wait forever)")
+	fs.str(&s.consul, "consul", "", "register running instances in the Consul agent at this host:port (default: an embedded registry in this process)")
 }
 
-func (s *servicesHost) config(masterURL string, st store.Store, logf func(string, ...any)) services.Config {
-	return services.Config{Master: masterURL, Store: st, Logf: logf, Core: core.Config{ProgressDeadline: s.deadline}}
+// registry opens the discovery registry once per process: Consul's with
+// --consul (kept alive until ctx ends), else an embedded one.
+func (s *servicesHost) registry(ctx context.Context, logf func(string, ...any)) (discovery.Registry, error) {
+	s.regOnce.Do(func() {
+		if s.consul == "" {
+			s.reg = embedded.New()
+			return
+		}
+		r, err := consul.New(consul.Config{Address: s.consul, Logf: logf})
+		if err != nil {
+			s.regErr = fmt.Errorf("--consul %s: %w", s.consul, err)
+			return
+		}
+		go r.Run(ctx)
+		s.reg = r
+	})
+	return s.reg, s.regErr
+}
+
+func (s *servicesHost) config(ctx context.Context, masterURL string, st store.Store, logf func(string, ...any)) (services.Config, error) {
+	reg, err := s.registry(ctx, logf)
+	if err != nil {
+		return services.Config{}, err
+	}
+	return services.Config{Master: masterURL, Store: st, Logf: logf, Registry: reg, Core: core.Config{ProgressDeadline: s.deadline}}, nil
 }
 
 // wrap routes /v2 to the running framework and everything else to next.
@@ -65,7 +99,12 @@ func (s *servicesHost) run(ctx context.Context, masterURL string, st store.Store
 	if !s.enabled {
 		return
 	}
-	f, err := services.New(s.config(masterURL, st, logf))
+	cfg, err := s.config(ctx, masterURL, st, logf)
+	if err != nil {
+		logf("services: %v", err)
+		return
+	}
+	f, err := services.New(cfg)
 	if err != nil {
 		logf("services: %v", err)
 		return
@@ -88,7 +127,7 @@ func runServices(args []string) error {
 	fs.str(&zk, "zk", "", "keep the framework's state in ZooKeeper instead, e.g. zk://127.0.0.1:2181/agora")
 	fs.dur(&zkTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout")
 	var host servicesHost
-	host.deadlineFlag(fs)
+	host.frameworkFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,7 +157,13 @@ func runServices(args []string) error {
 		st = bs
 	}
 	defer st.Close()
-	f, err := services.New(host.config(masterAddr, st, logf))
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	cfg, err := host.config(ctx, masterAddr, st, logf)
+	if err != nil {
+		return err
+	}
+	f, err := services.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -126,8 +171,6 @@ func runServices(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	stopHTTP := serve(ln, api.New(f, api.Options{}), logf)
 	defer stopHTTP()
 	fmt.Printf("agora services: Marathon API on http://%s/v2, master %s\n", ln.Addr(), masterAddr)
