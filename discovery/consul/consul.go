@@ -5,9 +5,11 @@
 //   - Each endpoint of each service is one Consul service instance with id
 //     InstanceID(task, port index), the service's name, the endpoint's
 //     address and port, the app's labels as tags (plus "agora"), meta naming
-//     the app, version, task, agent and ports, and one TTL check owned by
-//     Agora: passing only when the endpoint is healthy, ready and not
-//     draining; critical otherwise (output "draining" while draining).
+//     the app, version, task, agent and ports, and two TTL checks owned by
+//     Agora: the health check, passing only when the endpoint is healthy,
+//     ready and not draining and critical otherwise (output "draining"
+//     while draining), and the alive check, passing while Agora refreshes
+//     it. Consul offers an instance only when both pass.
 //   - Sync reads what the local Consul agent holds, computes the difference
 //     with Plan (a pure function) and applies it; it touches only Agora's
 //     entries (IsAgora). A Sync of the set last applied does no I/O.
@@ -15,7 +17,8 @@
 //     Config.RefreshInterval and re-applies the last set every
 //     Config.SyncInterval, so a restarted Consul is repopulated and stale
 //     entries go. If Agora stops, checks turn critical after Config.TTL and
-//     Consul removes the entries after Config.DeregisterAfter.
+//     Consul removes the entries Config.DeregisterAfter later (only the
+//     alive check does this, so an instance long not ready is kept).
 //   - Watch turns Consul's view back into []discovery.Service with blocking
 //     queries (see watch.go).
 //
@@ -209,10 +212,12 @@ func (r *Registry) read(ctx context.Context) ([]Registered, error) {
 			continue
 		}
 		reg := Registered{ID: s.ID, Name: s.Service, Address: s.Address, Port: s.Port, Tags: s.Tags, Meta: s.Meta}
-		// A missing check reads as no status, which Plan sees as a
-		// difference and repairs.
-		if c, ok := checks[CheckID(s.ID)]; ok {
-			reg.Status, reg.Output = c.Status, c.Output
+		// A missing check, or a lapsed alive check, reads as no status,
+		// which Plan sees as a difference and repairs.
+		health, okH := checks[CheckID(s.ID)]
+		alive, okA := checks[AliveCheckID(s.ID)]
+		if okH && okA && alive.Status == api.HealthPassing {
+			reg.Status, reg.Output = health.Status, health.Output
 		}
 		out = append(out, reg)
 	}
@@ -277,13 +282,22 @@ func (r *Registry) register(ctx context.Context, reg Registered) error {
 		Port:    reg.Port,
 		Tags:    reg.Tags,
 		Meta:    reg.Meta,
-		Check: &api.AgentServiceCheck{
-			CheckID:                        CheckID(reg.ID),
-			Name:                           "Agora task health",
-			Notes:                          "Set by Agora from the task's health, readiness and draining.",
-			TTL:                            r.cfg.TTL.String(),
-			Status:                         reg.Status,
-			DeregisterCriticalServiceAfter: r.cfg.DeregisterAfter.String(),
+		Checks: api.AgentServiceChecks{
+			{
+				CheckID: CheckID(reg.ID),
+				Name:    "Agora task health",
+				Notes:   "Set by Agora from the task's health, readiness and draining.",
+				TTL:     r.cfg.TTL.String(),
+				Status:  reg.Status,
+			},
+			{
+				CheckID:                        AliveCheckID(reg.ID),
+				Name:                           "Agora alive",
+				Notes:                          "Refreshed while Agora runs; Consul removes the instance when Agora is gone.",
+				TTL:                            r.cfg.TTL.String(),
+				Status:                         api.HealthPassing,
+				DeregisterCriticalServiceAfter: r.cfg.DeregisterAfter.String(),
+			},
 		},
 	}
 	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
@@ -295,10 +309,14 @@ func (r *Registry) register(ctx context.Context, reg Registered) error {
 	return r.setCheck(ctx, reg)
 }
 
+// setCheck sets the health check and restarts both checks' TTLs.
 func (r *Registry) setCheck(ctx context.Context, reg Registered) error {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	if err := r.client.Agent().UpdateTTLOpts(CheckID(reg.ID), reg.Output, reg.Status, q); err != nil {
 		return fmt.Errorf("consul: set check of %s to %s: %w", reg.ID, reg.Status, err)
+	}
+	if err := r.client.Agent().UpdateTTLOpts(AliveCheckID(reg.ID), "Agora is alive", api.HealthPassing, q); err != nil {
+		return fmt.Errorf("consul: refresh alive check of %s: %w", reg.ID, err)
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func instances(t *testing.T, c *api.Client, name string) map[string]instance {
 	for _, e := range entries {
 		in := instance{svc: e.Service}
 		for _, chk := range e.Checks {
-			if chk.ServiceID == e.Service.ID {
+			if chk.CheckID == consul.CheckID(e.Service.ID) {
 				in.check = chk
 			}
 		}
@@ -127,14 +127,29 @@ func TestSyncRegistersInstances(t *testing.T) {
 			t.Errorf("meta %s = %q, want %q", k, one.svc.Meta[k], v)
 		}
 	}
+	if got["agora-web.3-0"].svc.Meta["draining"] != "1" || got["agora-web.1-0"].svc.Meta["draining"] != "" {
+		t.Errorf("draining meta: web.3 %q (want 1), web.1 %q (want none)",
+			got["agora-web.3-0"].svc.Meta["draining"], got["agora-web.1-0"].svc.Meta["draining"])
+	}
+	// Status in the catalog; output from the agent (the catalog gets an
+	// output change without a status change only minutes later).
+	checks, err := r.Client().Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for id, want := range map[string][2]string{
 		"agora-web.1-0": {api.HealthPassing, consul.OutputHealthy},
 		"agora-web.2-0": {api.HealthCritical, consul.OutputNotReady},
 		"agora-web.3-0": {api.HealthCritical, consul.OutputDraining},
 	} {
-		c := got[id].check
-		if c == nil || c.Status != want[0] || c.Output != want[1] {
-			t.Errorf("%s check %+v, want status %s output %q", id, c, want[0], want[1])
+		if c := got[id].check; c == nil || c.Status != want[0] {
+			t.Errorf("%s catalog check %+v, want status %s", id, c, want[0])
+		}
+		if c := checks[consul.CheckID(id)]; c == nil || c.Status != want[0] || c.Output != want[1] {
+			t.Errorf("%s agent check %+v, want status %s output %q", id, c, want[0], want[1])
+		}
+		if c := checks[consul.AliveCheckID(id)]; c == nil || c.Status != api.HealthPassing {
+			t.Errorf("%s alive check %+v, want passing", id, c)
 		}
 	}
 	// Only the healthy, ready, undrained instance is offered to clients.
@@ -207,13 +222,17 @@ func TestChecksGoCriticalWithoutRefresh(t *testing.T) {
 	if err := r.Sync(context.Background(), []discovery.Service{web(ep("web.1", 31000, true))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "check critical after its TTL", func() (bool, string) {
-		c := instances(t, r.Client(), "team-web")["agora-web.1-0"].check
-		if c == nil {
-			return false, "no check"
+	eventually(t, "instance no longer passing after its TTL", func() (bool, string) {
+		passing, _, err := r.Client().Health().Service("team-web", "", true, nil)
+		if err != nil {
+			return false, err.Error()
 		}
-		return c.Status == api.HealthCritical, c.Status
+		return len(passing) == 0, fmt.Sprintf("%d passing", len(passing))
 	})
+	c := instances(t, r.Client(), "team-web")["agora-web.1-0"].check
+	if c == nil || c.Status != api.HealthCritical {
+		t.Fatalf("health check %+v, want critical", c)
+	}
 }
 
 func TestForeignEntriesUntouched(t *testing.T) {

@@ -37,6 +37,10 @@ const (
 	MetaPortIndex   = "port_index"
 	MetaPortName    = "port_name"
 	MetaProtocol    = "protocol"
+	// MetaDraining is "1" on a draining instance. It is meta, not only the
+	// check's output, because Consul's agent copies a changed output
+	// without a status change to the catalog only every few minutes.
+	MetaDraining = "draining"
 )
 
 // Registered is one service instance as Agora registers it in Consul (the
@@ -48,10 +52,11 @@ type Registered struct {
 	Port    int
 	Tags    []string
 	Meta    map[string]string
-	// Status is the TTL check's: api.HealthPassing or api.HealthCritical.
+	// Status is the health check's: api.HealthPassing or
+	// api.HealthCritical. Read from Consul, it is "" when either check is
+	// missing or Agora's liveness has lapsed, so Plan sets both again.
 	Status string
-	// Output is the TTL check's output; OutputDraining marks a draining
-	// instance.
+	// Output is the health check's output, for people reading Consul.
 	Output string
 }
 
@@ -69,8 +74,14 @@ func InstanceID(taskID string, portIndex int) string {
 	return IDPrefix + taskID + "-" + strconv.Itoa(portIndex)
 }
 
-// CheckID is the id of the TTL check Agora owns on an instance.
+// CheckID is the id of the TTL check that follows an instance's health.
 func CheckID(instanceID string) string { return "service:" + instanceID }
+
+// AliveCheckID is the id of the TTL check that says Agora is alive: passing
+// while Agora refreshes it. It alone carries DeregisterCriticalServiceAfter,
+// so Consul removes an instance when Agora is gone for good, but not one
+// that is merely not ready or draining for a while.
+func AliveCheckID(instanceID string) string { return "agora-alive:" + instanceID }
 
 // IsAgora reports whether an entry Consul holds is one Agora registered:
 // anything else is never changed or removed.
@@ -164,6 +175,9 @@ func meta(s *discovery.Service, e *discovery.Endpoint) map[string]string {
 	put(MetaAgentID, e.AgentID)
 	put(MetaPortName, s.PortName)
 	put(MetaProtocol, s.Protocol)
+	if e.Draining {
+		m[MetaDraining] = "1"
+	}
 	return m
 }
 

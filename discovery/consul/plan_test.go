@@ -128,10 +128,10 @@ func TestPlan(t *testing.T) {
 			status:  map[string]string{"agora-web.1-0": api.HealthPassing},
 		},
 		{
-			name:    "draining: critical with output draining, check only",
+			name:    "draining: critical with output and meta draining, registered again",
 			desired: []discovery.Service{web(draining)},
 			actual:  held(web(ep("web.1", 31000, true))),
-			update:  []string{"agora-web.1-0"},
+			update:  []string{"agora-web.1-0!"},
 			status:  map[string]string{"agora-web.1-0": api.HealthCritical},
 			output:  map[string]string{"agora-web.1-0": consul.OutputDraining},
 		},

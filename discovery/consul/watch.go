@@ -162,6 +162,9 @@ func (w *watcher) catalogLoop(ctx context.Context) {
 			if ctx.Err() == nil {
 				w.r.cfg.Logf("consul: watching the catalog at %s: %v", w.r.cfg.Address, err)
 			}
+			// Consul may have restarted with a lower index: after a
+			// failure, ask without blocking first.
+			index = 0
 			b.wait(ctx)
 			continue
 		}
@@ -193,6 +196,7 @@ func (w *watcher) serviceLoop(ctx context.Context, name string, gen uint64) {
 			if ctx.Err() == nil {
 				w.r.cfg.Logf("consul: watching service %s at %s: %v", name, w.r.cfg.Address, err)
 			}
+			index = 0
 			b.wait(ctx)
 			continue
 		}
@@ -238,7 +242,7 @@ func (b *backoff) wait(ctx context.Context) {
 // FromEntries turns Consul's health entries for one service back into a
 // discovery.Service, keeping only Agora's instances; nil when there are
 // none. An endpoint is healthy when all its checks pass (Agora's and the
-// node's), and draining when Agora's check says so. The service's fields
+// node's), and draining when its meta says so. The service's fields
 // and labels come from the instance of the newest version.
 func FromEntries(name string, entries []*api.ServiceEntry) *discovery.Service {
 	var newest *api.AgentService
@@ -257,18 +261,14 @@ func FromEntries(name string, entries []*api.ServiceEntry) *discovery.Service {
 			host = e.Node.Address
 		}
 		ep := discovery.Endpoint{
-			TaskID:  s.Meta[MetaTaskID],
-			AppID:   s.Meta[MetaAppID],
-			AgentID: s.Meta[MetaAgentID],
-			Version: s.Meta[MetaVersion],
-			Host:    host,
-			Port:    s.Port,
-			Healthy: e.Checks.AggregatedStatus() == api.HealthPassing,
-		}
-		for _, c := range e.Checks {
-			if c.CheckID == CheckID(s.ID) && c.Output == OutputDraining {
-				ep.Draining = true
-			}
+			TaskID:   s.Meta[MetaTaskID],
+			AppID:    s.Meta[MetaAppID],
+			AgentID:  s.Meta[MetaAgentID],
+			Version:  s.Meta[MetaVersion],
+			Host:     host,
+			Port:     s.Port,
+			Healthy:  e.Checks.AggregatedStatus() == api.HealthPassing,
+			Draining: s.Meta[MetaDraining] == "1",
 		}
 		eps = append(eps, ep)
 	}
