@@ -222,17 +222,53 @@ func TestChecksGoCriticalWithoutRefresh(t *testing.T) {
 	if err := r.Sync(context.Background(), []discovery.Service{web(ep("web.1", 31000, true))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "instance no longer passing after its TTL", func() (bool, string) {
+	passingCount := func() (int, error) {
 		passing, _, err := r.Client().Health().Service("team-web", "", true, nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return len(passing) == 0, fmt.Sprintf("%d passing", len(passing))
-	})
-	c := instances(t, r.Client(), "team-web")["agora-web.1-0"].check
-	if c == nil || c.Status != api.HealthCritical {
-		t.Fatalf("health check %+v, want critical", c)
+		return len(passing), err
 	}
+	eventually(t, "instance passing", func() (bool, string) {
+		n, err := passingCount()
+		return err == nil && n == 1, fmt.Sprintf("%d passing (%v)", n, err)
+	})
+	eventually(t, "instance critical after its TTL", func() (bool, string) {
+		n, err := passingCount()
+		c := instances(t, r.Client(), "team-web")["agora-web.1-0"].check
+		return err == nil && n == 0 && c != nil && c.Status == api.HealthCritical,
+			fmt.Sprintf("%d passing (%v), health check %+v", n, err, c)
+	})
+	// The master is back: one refresh makes the instance passing again.
+	if err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The agent copies the change to the catalog a moment later.
+	eventually(t, "passing again after Refresh", func() (bool, string) {
+		n, err := passingCount()
+		return err == nil && n == 1, fmt.Sprintf("%d passing (%v)", n, err)
+	})
+}
+
+func TestRefreshRepopulatesRestartedConsul(t *testing.T) {
+	srv := consultest.Start(t)
+	r := newRegistry(t, srv, nil)
+	ctx := context.Background()
+	if err := r.Sync(ctx, []discovery.Service{web(ep("web.1", 31000, true))}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart(t)
+	// The refresh finds its checks gone and syncs again at once, without
+	// waiting for the anti-entropy interval.
+	if err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Registered in the agent now; in the catalog a moment later.
+	if _, _, err := r.Client().Agent().Service("agora-web.1-0", nil); err != nil {
+		t.Fatalf("after restart and refresh: %v", err)
+	}
+	eventually(t, "instance back in the catalog, passing", func() (bool, string) {
+		got := instances(t, r.Client(), "team-web")
+		c := got["agora-web.1-0"].check
+		return c != nil && c.Status == api.HealthPassing, fmt.Sprintf("instances %v, check %+v", ids(got), c)
+	})
 }
 
 func TestForeignEntriesUntouched(t *testing.T) {
