@@ -424,8 +424,13 @@ func TestRunRepopulatesRestartedConsul(t *testing.T) {
 		got := instances(t, r.Client(), "team-web")
 		return slices.Equal(ids(got), []string{"agora-web.1-0", "agora-web.2-0"}), fmt.Sprint(ids(got))
 	})
-	// The watch reconnected and reports the same set again.
-	waitSet(t, ch, set)
+	// The watch follows the new Consul. (It does not resend a set that
+	// ends up as it was before the restart, so make a change.)
+	scaled := []discovery.Service{web(ep("web.1", 31000, true), ep("web.2", 31001, false), ep("web.3", 31002, true))}
+	if err := r.Sync(ctx, scaled); err != nil {
+		t.Fatal(err)
+	}
+	waitSet(t, ch, scaled)
 
 	cancel()
 	select {
