@@ -304,9 +304,13 @@ func (r *Registry) register(ctx context.Context, reg Registered) error {
 	if err := r.client.Agent().ServiceRegisterOpts(svc, opts); err != nil {
 		return fmt.Errorf("consul: register %s (%s at %s:%d): %w", reg.ID, reg.Name, reg.Address, reg.Port, err)
 	}
-	// The registration sets the status but not the output (which carries
-	// "draining"): set both.
-	return r.setCheck(ctx, reg)
+	// The registration sets the status and starts both TTLs, but does not
+	// set the health check's output: set it.
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	if err := r.client.Agent().UpdateTTLOpts(CheckID(reg.ID), reg.Output, reg.Status, q); err != nil {
+		return fmt.Errorf("consul: set check of %s to %s: %w", reg.ID, reg.Status, err)
+	}
+	return nil
 }
 
 // setCheck sets the health check and restarts both checks' TTLs.
