@@ -177,6 +177,9 @@ type LabelError struct {
 
 func (e LabelError) Error() string {
 	what := "using the default"
+	if e.Label == "endpoint" {
+		what = "endpoint left out"
+	}
 	if e.Skipped {
 		what = "service skipped"
 	}
@@ -187,7 +190,8 @@ var (
 	balances = map[string]bool{"roundrobin": true, "static-rr": true, "leastconn": true,
 		"first": true, "source": true, "random": true, "uri": true}
 	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
-	pathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+	// No quotes or backslashes: HAProxy's tokenizer would read them.
+	pathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&()*+,;=:@%/-]*$`)
 	nameRE = regexp.MustCompile(`[^A-Za-z0-9_.:-]`)
 )
 
@@ -238,7 +242,9 @@ func Plan(prev *Layout, services []discovery.Service, cfg Config) (Layout, []Lab
 		if prev != nil {
 			old = prev.backend(b.Name)
 		}
-		b.Slots = assignSlots(old, endpointSlots(s.Endpoints), cfg.MinSlots)
+		want, eerrs := endpointSlots(s)
+		errs = append(errs, eerrs...)
+		b.Slots = assignSlots(old, want, cfg.MinSlots)
 		out.Backends = append(out.Backends, b)
 	}
 	sort.Slice(out.Backends, func(i, j int) bool { return out.Backends[i].Name < out.Backends[j].Name })
@@ -393,10 +399,13 @@ func vhostConflicts(l *Layout) []LabelError {
 
 // endpointSlots turns endpoints into wanted slots: healthy ones ready,
 // draining ones drain, others left out; duplicates of an address merged.
-func endpointSlots(eps []discovery.Endpoint) []Slot {
+// Hosts must be IP addresses (the Runtime API sets addresses, it does not
+// resolve names): the driver resolves names before planning.
+func endpointSlots(s discovery.Service) ([]Slot, []LabelError) {
 	seen := map[string]int{}
 	var out []Slot
-	for _, e := range eps {
+	var errs []LabelError
+	for _, e := range s.Endpoints {
 		st := Ready
 		switch {
 		case e.Draining:
@@ -404,7 +413,9 @@ func endpointSlots(eps []discovery.Endpoint) []Slot {
 		case !e.Healthy:
 			continue
 		}
-		if e.Port < 1 || e.Port > 65535 || e.Host == "" {
+		if e.Port < 1 || e.Port > 65535 || net.ParseIP(e.Host) == nil {
+			errs = append(errs, LabelError{Service: s.Name, Label: "endpoint", Value: net.JoinHostPort(e.Host, strconv.Itoa(e.Port)),
+				Reason: "want an IP address and a port in 1..65535", Skipped: false})
 			continue
 		}
 		s := Slot{Host: e.Host, Port: e.Port, State: st}
@@ -418,7 +429,7 @@ func endpointSlots(eps []discovery.Endpoint) []Slot {
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
-	return out
+	return out, errs
 }
 
 // assignSlots places wanted endpoints into slots, keeping old positions.
