@@ -288,11 +288,8 @@ func cli(ctx context.Context, path, line string) (string, error) {
 	return out.String(), nil
 }
 
-// dialUnix connects with a blocking connect bounded by timeout. Go's
-// non-blocking connect is refused outright while the listener's backlog is
-// full, and HAProxy's master, just re-executed for a reload, may not
-// drain a backlog filled during the re-exec until a connection waits on
-// it; a blocking connect does wait and is answered.
+// dialUnix connects with a blocking connect bounded by timeout, so a
+// listener with a full backlog makes us wait instead of failing at once.
 func dialUnix(path string, timeout time.Duration) (*net.UnixConn, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("dial %s: %w", path, context.DeadlineExceeded)
