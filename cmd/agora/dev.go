@@ -16,12 +16,21 @@ func runDev(args []string) error {
 	fs := newServerFlags("dev")
 	var mf masterFlags
 	var af agentFlags
-	var dataDir string
+	var l lbFlags
+	var dataDir, lbMode string
 	mf.register(fs)
 	af.register(fs, "127.0.0.1:5051")
+	l.register(fs, "lb_", "")
 	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "dev"), "directory for the registry and the agent's sandboxes")
+	fs.str(&lbMode, "lb", "auto", "run a load balancer in front of the services: auto (when haproxy is on the PATH), on or off")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if lbMode != "auto" && lbMode != "on" && lbMode != "off" {
+		return fmt.Errorf("--lb %q: want auto, on or off", lbMode)
+	}
+	if l.dir == "" {
+		l.dir = filepath.Join(dataDir, "lb")
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -31,6 +40,23 @@ func runDev(args []string) error {
 		return err
 	}
 	defer stopMaster()
+	lbLine := "off (--lb on, or install haproxy)"
+	if lbMode == "on" || (lbMode == "auto" && mf.services.enabled && haproxyAvailable()) {
+		reg, err := mf.services.registry(ctx, logf)
+		if err != nil {
+			return err
+		}
+		lbCtx, stopLB := context.WithCancel(context.Background())
+		lbDone := make(chan struct{})
+		go func() {
+			defer close(lbDone)
+			if err := l.run(lbCtx, reg, nil, logf); err != nil && lbCtx.Err() == nil {
+				logf("lb: %v", err)
+			}
+		}()
+		defer func() { stopLB(); <-lbDone }()
+		lbLine = fmt.Sprintf("HAProxy on %s: each app's service port, HTTP virtual hosts on :%d, stats on :%d", l.bind, l.httpPort, l.statsPort)
+	}
 	a, err := af.build(strings.TrimPrefix(url, "http://"), filepath.Join(dataDir, "agent"), logf)
 	if err != nil {
 		return err
@@ -43,9 +69,10 @@ func runDev(args []string) error {
   agent       http://%[2]s
   data dir    %[3]s
   services    %[1]s/v2   (Marathon API: agora app deploy -f app.json)
+  lb          %[4]s
   try         agora agents; agora frameworks; agora tasks; agora app list
 Ctrl-C stops it and leaves running tasks running; starting it again recovers the stored state and the tasks.
-`, url, af.listen, dataDir)
+`, url, af.listen, dataDir, lbLine)
 	select {
 	case <-ctx.Done():
 	case err := <-agentDone:

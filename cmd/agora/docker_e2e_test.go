@@ -40,7 +40,7 @@ func TestDockerTaskHealthAndPorts(t *testing.T) {
 	image := dockertest.BusyboxImage(t, cli)
 	masterAddr, agentAddr := freeAddr(t), freeAddr(t)
 	url := "http://" + masterAddr
-	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms",
+	start(t, "dev", "--lb", "off", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms",
 		"--containerizers", "docker,process", "--resources", "cpus:2;mem:1024;disk:1000;ports:[31200-31210]")
 	waitHealthy(t, url)
 	agents := waitAgents(t, url, 1)

@@ -251,7 +251,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestDevModeEndToEnd(t *testing.T) {
 	masterAddr, agentAddr, data := freeAddr(t), freeAddr(t), t.TempDir()
-	args := []string{"dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", data,
+	args := []string{"dev", "--lb", "off", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", data,
 		"--allocation_interval", "100ms", "--resources", "cpus:2;mem:1024;disk:1000;ports:[31000-31100]", "--attributes", "rack:r1"}
 	dev := start(t, args...)
 	url := "http://" + masterAddr
@@ -324,7 +324,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 
 func TestMemoryLimitEndsTaskFailed(t *testing.T) {
 	masterAddr, agentAddr := freeAddr(t), freeAddr(t)
-	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms",
+	start(t, "dev", "--lb", "off", "--listen", masterAddr, "--agent_listen", agentAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms",
 		"--resources", "cpus:1;mem:512;disk:100")
 	url := "http://" + masterAddr
 	waitHealthy(t, url)

@@ -26,6 +26,7 @@ func commands() map[string]command {
 		"agent":      {"run an agent that offers this host's resources to a master", runAgent},
 		"dev":        {"run a master and an agent in one process for local use", runDev},
 		"services":   {"run the services framework (Marathon API) on its own, against a master", runServices},
+		"lb":         {"run a load balancer: HAProxy kept in step with the services registered in Consul", runLB},
 		"agents":     {"list agents with their resources and attributes", runAgents},
 		"frameworks": {"list frameworks with their roles, tasks and resources", runFrameworks},
 		"tasks":      {"list running tasks (--all adds completed ones)", runTasks},

@@ -118,7 +118,7 @@ env:
 func TestServicesProcessAppsEndToEnd(t *testing.T) {
 	masterAddr, agentAddr := freeAddr(t), freeAddr(t)
 	url := "http://" + masterAddr
-	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
+	start(t, "dev", "--lb", "off", "--listen", masterAddr, "--agent_listen", agentAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
 		"--containerizers", "process", "--resources", "cpus:4;mem:2048;disk:1000;ports:[31300-31399]")
 	waitHealthy(t, url)
 	waitAgents(t, url, 1)
