@@ -241,3 +241,35 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	})
 	phase("a broken label on one app left the other served")
 }
+
+// `agora dev` with haproxy on the PATH puts a load balancer in front of
+// its services, fed by the embedded registry: no Consul needed.
+func TestDevLoadBalancerEndToEnd(t *testing.T) {
+	masterAddr, agentAddr := freeAddr(t), freeAddr(t)
+	url := "http://" + masterAddr
+	port := func() int { p, _ := strconv.Atoi(strings.Split(freeAddr(t), ":")[1]); return p }
+	servicePort, httpPort, statsPort := port(), port(), port()
+	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
+		"--containerizers", "process", "--resources", "cpus:2;mem:1024;disk:1000;ports:[31800-31850]",
+		"--lb", "on", "--lb_http_port", strconv.Itoa(httpPort), "--lb_stats_port", strconv.Itoa(statsPort))
+	waitHealthy(t, url)
+	waitServices(t, url)
+	app := writeFile(t, "web.json", fmt.Sprintf(`{"id":"/dev/web","instances":2,"cpus":0.1,"mem":32,
+		"cmd":"echo dev-web > index.html && exec busybox httpd -f -p $PORT0 -h .",
+		"portDefinitions":[{"port":%d,"name":"http"}],
+		"labels":{"HAPROXY_0_VHOST":"web.dev.test"},
+		"healthChecks":[{"protocol":"MESOS_HTTP","path":"/","portIndex":0,"gracePeriodSeconds":10,"intervalSeconds":1,"delaySeconds":0}]}`, servicePort))
+	mustApp(t, url, "deploy", "-f", app)
+	waitFor(t, 60*time.Second, "the app through the dev lb by service port and by virtual host", func() bool {
+		a, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", servicePort))
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", httpPort), nil)
+		req.Host = "web.dev.test"
+		resp, err2 := http.DefaultClient.Do(req)
+		if err2 != nil {
+			return false
+		}
+		resp.Body.Close()
+		return err == nil && strings.Contains(a, "dev-web") && resp.StatusCode == 200
+	})
+	mustApp(t, url, "delete", "/dev/web")
+}
