@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +94,20 @@ func (g *loadGen) finish() (ok, failed int64, last string) {
 	return g.ok.Load(), g.failed.Load(), g.lastErr
 }
 
+// stopHAProxyAt stops, when the test ends, the HAProxy an lb keeps in dir:
+// it outlives a killed lb by design.
+func stopHAProxyAt(t testing.TB, dir string) {
+	t.Cleanup(func() {
+		b, err := os.ReadFile(filepath.Join(dir, "haproxy.pid"))
+		if err != nil {
+			return
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	})
+}
+
 type lbStatus struct {
 	Running     bool     `json:"running"`
 	Reloads     uint64   `json:"reloads"`
@@ -139,6 +156,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	lbDir := t.TempDir()
 	lbArgs := []string{"lb", "--consul", consul.Addr, "--work_dir", lbDir, "--bind", "127.0.0.1", "--http_port", strconv.Itoa(httpPort),
 		"--stats_port", strconv.Itoa(statsPort), "--listen", lbListen}
+	stopHAProxyAt(t, lbDir)
 	lbProc := start(t, lbArgs...)
 	lbURL := "http://" + lbListen
 
@@ -249,7 +267,9 @@ func TestDevLoadBalancerEndToEnd(t *testing.T) {
 	url := "http://" + masterAddr
 	port := func() int { p, _ := strconv.Atoi(strings.Split(freeAddr(t), ":")[1]); return p }
 	servicePort, httpPort, statsPort := port(), port(), port()
-	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
+	data := t.TempDir()
+	stopHAProxyAt(t, filepath.Join(data, "lb"))
+	start(t, "dev", "--listen", masterAddr, "--agent_listen", agentAddr, "--data_dir", data, "--allocation_interval", "100ms",
 		"--containerizers", "process", "--resources", "cpus:2;mem:1024;disk:1000;ports:[31800-31850]",
 		"--lb", "on", "--lb_http_port", strconv.Itoa(httpPort), "--lb_stats_port", strconv.Itoa(statsPort))
 	waitHealthy(t, url)
