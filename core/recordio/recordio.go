@@ -48,9 +48,25 @@ func (r *Reader) Read() ([]byte, error) {
 	if n > MaxRecord {
 		return nil, fmt.Errorf("recordio: record of %d bytes exceeds the %d byte limit", n, MaxRecord)
 	}
-	rec := make([]byte, n)
-	if _, err := io.ReadFull(r.r, rec); err != nil {
+	if n <= eagerRecord {
+		rec := make([]byte, n)
+		if _, err := io.ReadFull(r.r, rec); err != nil {
+			return nil, fmt.Errorf("recordio: reading record: %w", err)
+		}
+		return rec, nil
+	}
+	// A large length is only a claim: grow the buffer as the bytes arrive
+	// so a peer cannot make us allocate MaxRecord by sending a short line.
+	rec, err := io.ReadAll(io.LimitReader(r.r, int64(n)))
+	if err != nil {
 		return nil, fmt.Errorf("recordio: reading record: %w", err)
+	}
+	if uint64(len(rec)) < n {
+		return nil, fmt.Errorf("recordio: reading record: %w (got %d of %d bytes)", io.ErrUnexpectedEOF, len(rec), n)
 	}
 	return rec, nil
 }
+
+// eagerRecord is the largest record Read allocates in full before its
+// bytes arrive.
+const eagerRecord = 64 << 10
