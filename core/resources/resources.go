@@ -157,19 +157,27 @@ func Parse(s string) (Resources, error) {
 }
 
 func (r *Resources) setScalar(name string, v float64) error {
-	v = round(v)
+	var dst *float64
 	switch name {
 	case NameCPUs:
-		r.CPUs += v
+		dst = &r.CPUs
 	case NameMem:
-		r.Mem += v
+		dst = &r.Mem
 	case NameDisk:
-		r.Disk += v
+		dst = &r.Disk
 	case NameGPUs:
-		r.GPUs += v
+		dst = &r.GPUs
 	default:
 		return fmt.Errorf("resource %q is unknown; use cpus, mem, disk, gpus or ports", name)
 	}
+	// Round the sum, not just the part, so a repeated name such as
+	// "cpus:0.1;cpus:0.2" gives what String prints (0.3); rounding scales
+	// by 1000, so amounts near the float limit overflow to +Inf.
+	sum := round(*dst + v)
+	if math.IsInf(sum, 0) {
+		return fmt.Errorf("resource %s: %v is too large", name, v)
+	}
+	*dst = sum
 	return nil
 }
 
