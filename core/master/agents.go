@@ -32,7 +32,7 @@ func agentShutdownFramework(fid string) agentapi.Event {
 // serveAgent is POST /agent/api/v1, the agents' endpoint.
 func (m *Master) serveAgent(w http.ResponseWriter, r *http.Request) {
 	var call agentapi.Call
-	if err := decodeBody(r, &call); err != nil {
+	if err := decodeBody(w, r, &call); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -55,7 +55,8 @@ func (m *Master) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	stream := r.Header.Get(agentapi.StreamHeader)
-	if e := m.exec(r.Context(), func() { err = m.handleAgentCall(stream, &call) }); e != nil {
+	if e := m.exec(r.Context(), "agent call "+call.Type, func() { err = m.handleAgentCall(stream, &call) }); e != nil {
+		writeError(w, e)
 		return
 	}
 	if err != nil {
@@ -82,7 +83,8 @@ func (m *Master) agentSubscribe(w http.ResponseWriter, r *http.Request, call *ag
 	}
 	out := newOutbox()
 	var id, streamID string
-	if e := m.exec(r.Context(), func() { id, streamID, err = m.registerAgent(s, total, out) }); e != nil {
+	if e := m.exec(r.Context(), "agent call SUBSCRIBE", func() { id, streamID, err = m.registerAgent(s, total, out) }); e != nil {
+		writeError(w, e)
 		return
 	}
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -208,13 +209,13 @@ func (m *Master) Run(ctx context.Context) error {
 			m.shutdownStreams()
 			return nil
 		case f := <-m.reqs:
-			f()
+			m.safely("a queued request", f)
 		case <-allocTick.C:
-			m.allocate(nil)
+			m.safely("allocation", func() { m.allocate(nil) })
 		case <-pingTick.C:
-			m.pingAgents()
+			m.safely("agent pings", m.pingAgents)
 		case <-housekeep.C:
-			m.housekeeping()
+			m.safely("housekeeping", m.housekeeping)
 		}
 		if len(m.dirty) > 0 {
 			ids := make([]string, 0, len(m.dirty))
@@ -222,25 +223,47 @@ func (m *Master) Run(ctx context.Context) error {
 				ids = append(ids, id)
 			}
 			clear(m.dirty)
-			m.allocate(ids)
+			m.safely("allocation", func() { m.allocate(ids) })
 		}
 	}
 }
 
-// exec runs f on the loop and waits for it. It fails if ctx ends first.
-func (m *Master) exec(ctx context.Context, f func()) error {
+// exec runs f on the loop and waits for it. what names the call for the
+// log. It fails if ctx ends first, and with a 500 apiError if f panics:
+// the panic is logged and the loop carries on, so one bad request cannot
+// take the master down.
+func (m *Master) exec(ctx context.Context, what string, f func()) error {
 	done := make(chan struct{})
+	var perr error
+	run := func() {
+		defer close(done)
+		if p := m.safely(what, f); p != nil {
+			perr = &apiError{http.StatusInternalServerError, fmt.Sprintf("internal error handling %s: %v; the master logged it and is still running", what, p)}
+		}
+	}
 	select {
-	case m.reqs <- func() { f(); close(done) }:
+	case m.reqs <- run:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
 	case <-done:
-		return nil
+		return perr
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// safely runs f, recovering and logging a panic (with its stack) so the
+// loop goroutine survives it; it returns the panic value, or nil.
+func (m *Master) safely(what string, f func()) (p any) {
+	defer func() {
+		if p = recover(); p != nil {
+			m.cfg.Logf("master: panic handling %s: %v\n%s", what, p, debug.Stack())
+		}
+	}()
+	f()
+	return nil
 }
 
 // post runs f on the loop without waiting.

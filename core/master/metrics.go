@@ -35,7 +35,8 @@ func (mt *metrics) countState(state string) {
 
 func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
-	if e := m.exec(r.Context(), func() { m.writeMetrics(&b) }); e != nil {
+	if e := m.exec(r.Context(), "GET /metrics", func() { m.writeMetrics(&b) }); e != nil {
+		writeError(w, e)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")

@@ -26,7 +26,7 @@ const MarkAgentGone = "MARK_AGENT_GONE"
 // serveOperator is POST /api/v1, the Mesos v1 operator API.
 func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	var call operatorCall
-	if err := decodeBody(r, &call); err != nil {
+	if err := decodeBody(w, r, &call); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -38,7 +38,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	case mesos.GetVersion:
 		resp = &mesos.OperatorResponse{Type: call.Type, GetVersion: &mesos.VersionResp{VersionInfo: m.versionInfo()}}
 	case mesos.GetState, mesos.GetAgents, mesos.GetFrameworks, mesos.GetTasks, mesos.GetRoles, mesos.GetMaster, mesos.GetExecutors:
-		if e := m.exec(r.Context(), func() { resp = m.operatorState(call.Type) }); e != nil {
+		if e := m.exec(r.Context(), "operator call "+call.Type, func() { resp = m.operatorState(call.Type) }); e != nil {
+			writeError(w, e)
 			return
 		}
 	case MarkAgentGone:
@@ -46,7 +47,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("mark_agent_gone.agent_id: required"))
 			return
 		}
-		if e := m.exec(r.Context(), func() {
+		if e := m.exec(r.Context(), "operator call "+call.Type, func() {
 			a := m.agents[call.MarkAgentGone.AgentID.Value]
 			if a == nil {
 				err = &apiError{http.StatusNotFound, fmt.Sprintf("mark_agent_gone.agent_id: agent %q is not known", call.MarkAgentGone.AgentID.Value)}
@@ -54,6 +55,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			}
 			m.removeAgent(a, "marked gone by an operator")
 		}); e != nil {
+			writeError(w, e)
 			return
 		}
 		if err != nil {

@@ -43,23 +43,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// maxBody bounds a request body on the scheduler, operator and agent
+// endpoints; the largest real call (an ACCEPT launching many tasks) is far
+// smaller.
 const maxBody = 16 << 20
+
+func tooLarge() *apiError {
+	return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the %d-byte (16 MiB) limit", maxBody)}
+}
 
 // decodeBody reads a JSON request body into v, insisting on the JSON
 // content type and rejecting unknown fields' syntax errors with the offset.
-func decodeBody(r *http.Request, v any) error {
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/json" {
 			return &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return badRequest("reading request body: %v", err)
+	if r.ContentLength > maxBody {
+		return tooLarge()
 	}
-	if len(body) > maxBody {
-		return &apiError{http.StatusRequestEntityTooLarge, "request body is larger than 16 MB"}
+	// MaxBytesReader, not a LimitReader, so the server also stops reading
+	// and closes the connection of a client that keeps sending.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge()
+		}
+		return badRequest("reading request body: %v", err)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -74,7 +87,7 @@ func decodeBody(r *http.Request, v any) error {
 // serveScheduler is POST /api/v1/scheduler.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	var call mesos.Call
-	if err := decodeBody(r, &call); err != nil {
+	if err := decodeBody(w, r, &call); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -87,7 +100,8 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
-	if e := m.exec(r.Context(), func() { err = m.handleCall(r.Header.Get("Mesos-Stream-Id"), &call) }); e != nil {
+	if e := m.exec(r.Context(), "scheduler call "+call.Type, func() { err = m.handleCall(r.Header.Get("Mesos-Stream-Id"), &call) }); e != nil {
+		writeError(w, e)
 		return
 	}
 	if err != nil {
@@ -213,7 +227,8 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *mesos.C
 	out := newOutbox()
 	var streamID, id string
 	var err error
-	if e := m.exec(r.Context(), func() { id, streamID, err = m.subscribeFramework(fi, out) }); e != nil {
+	if e := m.exec(r.Context(), "scheduler call SUBSCRIBE", func() { id, streamID, err = m.subscribeFramework(fi, out) }); e != nil {
+		writeError(w, e)
 		return
 	}
 	if err != nil {
