@@ -62,7 +62,15 @@ func (mf *masterFlags) config(st store.Store, listen string, logf func(string, .
 
 // serve runs h on ln until stop is called.
 func serve(ln net.Listener, h http.Handler, logf func(string, ...any)) (stop func()) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// No Read/WriteTimeout: the scheduler and agent event streams are
+	// long-lived responses. Header and idle timeouts stop slowloris and
+	// parked connections; MaxHeaderBytes bounds what a header can cost.
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logf("master HTTP server: %v", err)
