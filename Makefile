@@ -4,7 +4,7 @@ BIN     := bin/agora
 DATA    ?= $(HOME)/.agora/dev
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: build run test test-short bench deps vet clean
+.PHONY: build run test test-short bench deps vet clean fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/agora
@@ -25,6 +25,22 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./core/allocator/
 	$(GO) test -run '^$$' -bench Deploy1000 -benchtime 3x -timeout 20m ./frameworks/services/
+
+# Runs every fuzz target for FUZZTIME each (go test -fuzz takes one target
+# per run); seeds and past crashers live in each package's testdata/fuzz.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./core/recordio:FuzzRead ./core/recordio:FuzzRoundTrip \
+	./core/resources:FuzzParse \
+	./core/master:FuzzSchedulerCall ./core/master:FuzzOperatorCall ./core/master:FuzzAgentCall \
+	./frameworks/services/app:FuzzParseValidate \
+	./frameworks/services/placement:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 deps:
 	./deploy/deps.sh
