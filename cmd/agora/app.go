@@ -243,7 +243,7 @@ func (c *cli) appDeploy(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(cl, base, f, "app "+id, id, false, func(ctx context.Context) (api.WriteResult, error) {
+	return c.write(cl, base, f, id, false, func(ctx context.Context) (api.WriteResult, error) {
 		res, err := cl.PutApp(ctx, raw, f.force, false)
 		if err != nil {
 			return api.WriteResult{}, err
@@ -363,7 +363,7 @@ func (c *cli) appScale(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(cl, base, f, "app "+id, id, false, func(ctx context.Context) (api.WriteResult, error) {
+	return c.write(cl, base, f, id, false, func(ctx context.Context) (api.WriteResult, error) {
 		return cl.PatchApp(ctx, id, map[string]any{"instances": n}, f.force)
 	})
 }
@@ -379,7 +379,7 @@ func (c *cli) appRestart(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(cl, base, f, "app "+id, id, false, func(ctx context.Context) (api.WriteResult, error) {
+	return c.write(cl, base, f, id, false, func(ctx context.Context) (api.WriteResult, error) {
 		return cl.RestartApp(ctx, id, f.force)
 	})
 }
@@ -403,7 +403,7 @@ func (c *cli) appRollback(args []string) error {
 			return explainAPI(base, "app "+id, err)
 		}
 	}
-	return c.write(cl, base, f, "app "+id, id, false, func(ctx context.Context) (api.WriteResult, error) {
+	return c.write(cl, base, f, id, false, func(ctx context.Context) (api.WriteResult, error) {
 		return cl.RollbackApp(ctx, id, v, f.force)
 	})
 }
@@ -438,14 +438,14 @@ func (c *cli) appDelete(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.write(cl, base, f, "app "+id, id, true, func(ctx context.Context) (api.WriteResult, error) {
+	return c.write(cl, base, f, id, true, func(ctx context.Context) (api.WriteResult, error) {
 		return cl.DeleteApp(ctx, id, f.force)
 	})
 }
 
 // write performs one change that may start a deployment and, unless
 // --detach, watches it to its end.
-func (c *cli) write(cl *api.Client, base string, f *appFlags, subject, id string, deleting bool, do func(context.Context) (api.WriteResult, error)) error {
+func (c *cli) write(cl *api.Client, base string, f *appFlags, id string, deleting bool, do func(context.Context) (api.WriteResult, error)) error {
 	var events <-chan api.Event
 	stopEvents := func() {}
 	if !f.detach {
@@ -463,7 +463,7 @@ func (c *cli) write(cl *api.Client, base string, f *appFlags, subject, id string
 	defer stopEvents()
 	res, err := do(c.ctx)
 	if err != nil {
-		return explainAPI(base, subject, err)
+		return explainAPI(base, "app "+id, err)
 	}
 	if res.DeploymentID == "" {
 		fmt.Fprintf(c.stdout, "%s: nothing to change (version %s)\n", id, res.Version)

@@ -15,8 +15,6 @@ import (
 	"agora/core/election"
 	"agora/core/master"
 	"agora/core/store"
-	"agora/core/store/boltstore"
-	"agora/core/store/zkstore"
 )
 
 type masterFlags struct {
@@ -87,12 +85,9 @@ func serve(ln net.Listener, h http.Handler, logf func(string, ...any)) (stop fun
 // its loop and HTTP server. The returned function stops both and closes the
 // registry.
 func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, ...any)) (*master.Master, string, func(), error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", nil, fmt.Errorf("--data-dir: %w", err)
-	}
-	st, err := boltstore.Open(filepath.Join(dir, "registry.db"))
+	st, err := openBolt("--data-dir", dir, "registry.db")
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("opening the registry in %s: %w", dir, err)
+		return nil, "", nil, err
 	}
 	ln, err := mf.listener()
 	if err != nil {
@@ -130,16 +125,12 @@ func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, 
 // runHA runs one of several masters sharing a registry in ZooKeeper; the
 // election decides which one leads.
 func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) error {
-	servers, path, ok, err := election.ParseURL(mf.zk)
-	if err != nil || !ok {
-		return fmt.Errorf("--zk: %v; want e.g. zk://127.0.0.1:2181/agora", orNotZK(err, mf.zk))
-	}
 	if mf.quorum < 1 {
 		return fmt.Errorf("--quorum: %d; want the number of masters that must agree, at least 1", mf.quorum)
 	}
-	st, err := zkstore.Open(servers, path+"/state", mf.zkSessionTimeout, logf)
+	st, servers, path, err := openZK(mf.zk, mf.zkSessionTimeout, logf)
 	if err != nil {
-		return fmt.Errorf("opening the registry in ZooKeeper at %s: %w", mf.zk, err)
+		return err
 	}
 	defer st.Close()
 	ln, err := mf.listener()

@@ -14,10 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"agora/core/election"
 	"agora/core/store"
-	"agora/core/store/boltstore"
-	"agora/core/store/zkstore"
 	"agora/discovery"
 	"agora/discovery/consul"
 	"agora/discovery/embedded"
@@ -136,25 +133,14 @@ func runServices(args []string) error {
 	}
 	logf := newLogger("services: ")
 	var st store.Store
+	var err error
 	if zk != "" {
-		servers, path, ok, err := election.ParseURL(zk)
-		if err != nil || !ok {
-			return fmt.Errorf("--zk: %v; want e.g. zk://127.0.0.1:2181/agora", orNotZK(err, zk))
-		}
-		zs, err := zkstore.Open(servers, path+"/state", zkTimeout, logf)
-		if err != nil {
-			return fmt.Errorf("opening the state in ZooKeeper at %s: %w", zk, err)
-		}
-		st = zs
+		st, _, _, err = openZK(zk, zkTimeout, logf)
 	} else {
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return fmt.Errorf("--data_dir: %w", err)
-		}
-		bs, err := boltstore.Open(filepath.Join(dataDir, "state.db"))
-		if err != nil {
-			return fmt.Errorf("opening the state in %s: %w", dataDir, err)
-		}
-		st = bs
+		st, err = openBolt("--data_dir", dataDir, "state.db")
+	}
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -65,7 +65,10 @@ func (f *Framework) probeReadiness(ctx context.Context) {
 // readinessURL is where the check probes an instance: its host and the
 // host port of the named app port.
 func readinessURL(a *app.App, rc app.ReadinessCheck, in core.Instance) (string, error) {
-	names := portNames(a)
+	var names []string
+	for _, p := range appPorts(a) {
+		names = append(names, p.name)
+	}
 	i := slices.Index(names, rc.PortName)
 	if i < 0 {
 		return "", fmt.Errorf("readinessChecks[0].portName %q names none of the app's ports %v", rc.PortName, names)
@@ -78,23 +81,6 @@ func readinessURL(a *app.App, rc app.ReadinessCheck, in core.Instance) (string, 
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(in.Host, strconv.FormatUint(in.Ports[i], 10)) + rc.Path, nil
-}
-
-// portNames names the app's ports that have a host port, in order.
-func portNames(a *app.App) []string {
-	var out []string
-	if a.Container != nil && len(a.Container.PortMappings) > 0 {
-		for _, pm := range a.Container.PortMappings {
-			if pm.HostPort != nil {
-				out = append(out, pm.Name)
-			}
-		}
-		return out
-	}
-	for _, pd := range a.PortDefinitions {
-		out = append(out, pd.Name)
-	}
-	return out
 }
 
 // probe makes one readiness request: ready when the status is one of the

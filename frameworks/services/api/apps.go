@@ -74,6 +74,15 @@ func notFoundApp(w http.ResponseWriter, id string) {
 	writeMessage(w, http.StatusNotFound, appSubject(id)+" does not exist")
 }
 
+// existingApp returns the app, or answers 404 and returns nil.
+func (s *server) existingApp(w http.ResponseWriter, id string) *app.App {
+	a := s.findApp(id)
+	if a == nil {
+		notFoundApp(w, id)
+	}
+	return a
+}
+
 // apps serves /v2/apps.
 func (s *server) apps(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
@@ -258,9 +267,8 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	a := s.findApp(id)
+	a := s.existingApp(w, id)
 	if a == nil {
-		notFoundApp(w, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": appView(a, s.b.Instances(id), s.b.Deployments(), e)})
@@ -550,9 +558,8 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	cur := s.findApp(id)
+	cur := s.existingApp(w, id)
 	if cur == nil {
-		notFoundApp(w, id)
 		return
 	}
 	depID, err := s.b.DeleteApp(r.Context(), id, force)
@@ -570,8 +577,7 @@ func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if s.findApp(id) == nil {
-		notFoundApp(w, id)
+	if s.existingApp(w, id) == nil {
 		return
 	}
 	depID, err := s.b.Restart(r.Context(), id, force)
@@ -588,8 +594,7 @@ func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) {
-	if s.findApp(id) == nil {
-		notFoundApp(w, id)
+	if s.existingApp(w, id) == nil {
 		return
 	}
 	if v == "" {

@@ -249,8 +249,7 @@ func (s *server) queueDelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := "/" + strings.Trim(appPart, "/")
-	if s.findApp(id) == nil {
-		notFoundApp(w, id)
+	if s.existingApp(w, id) == nil {
 		return
 	}
 	if err := s.b.ResetDelay(r.Context(), id); err != nil {

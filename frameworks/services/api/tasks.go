@@ -58,9 +58,8 @@ func contains(l []string, s string) bool {
 
 // appTasks serves GET /v2/apps/{appId}/tasks.
 func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
-	a := s.findApp(id)
+	a := s.existingApp(w, id)
 	if a == nil {
-		notFoundApp(w, id)
 		return
 	}
 	out := []Task{}
@@ -77,9 +76,8 @@ func (s *server) killHostTasks(w http.ResponseWriter, r *http.Request, id string
 	if !ok {
 		return
 	}
-	a := s.findApp(id)
+	a := s.existingApp(w, id)
 	if a == nil {
-		notFoundApp(w, id)
 		return
 	}
 	host := r.URL.Query().Get("host")
@@ -105,9 +103,8 @@ func (s *server) killTask(w http.ResponseWriter, r *http.Request, id, taskID str
 	if !ok {
 		return
 	}
-	a := s.findApp(id)
+	a := s.existingApp(w, id)
 	if a == nil {
-		notFoundApp(w, id)
 		return
 	}
 	var found *core.Instance
