@@ -239,11 +239,47 @@ type Filters struct {
 	RefuseSeconds *float64 `json:"refuse_seconds,omitempty"`
 }
 
-// EnvironmentVariable is one entry of Environment.variables.
+// EnvironmentVariable is one entry of Environment.variables. A SECRET
+// variable carries its value in Secret (type VALUE, the data base64 in
+// JSON) and is masked in every answer that shows it (see Masked).
 type EnvironmentVariable struct {
-	Name  string `json:"name"`
-	Type  string `json:"type,omitempty"` // VALUE (default) or SECRET
-	Value string `json:"value,omitempty"`
+	Name   string  `json:"name"`
+	Type   string  `json:"type,omitempty"` // VALUE (default) or SECRET
+	Value  string  `json:"value,omitempty"`
+	Secret *Secret `json:"secret,omitempty"`
+}
+
+// Secret is mesos.Secret. Agora supports type VALUE (the secret inline);
+// REFERENCE names a secret store Agora does not have.
+type Secret struct {
+	Type  string       `json:"type"` // VALUE or REFERENCE
+	Value *SecretValue `json:"value,omitempty"`
+}
+
+// SecretValue is Secret.Value; Data is bytes, so base64 in JSON.
+type SecretValue struct {
+	Data []byte `json:"data"`
+}
+
+// SecretMask replaces a secret's data wherever Agora shows it.
+const SecretMask = "******"
+
+// Masked returns the environment with every secret's data replaced by
+// SecretMask; e itself is not changed. Answers that show a task's command
+// (operator API, agent state, events) pass it through this.
+func (e *Environment) Masked() *Environment {
+	if e == nil {
+		return nil
+	}
+	out := &Environment{Variables: make([]EnvironmentVariable, len(e.Variables))}
+	for i, v := range e.Variables {
+		if v.Type == "SECRET" || v.Secret != nil {
+			v.Value = ""
+			v.Secret = &Secret{Type: "VALUE", Value: &SecretValue{Data: []byte(SecretMask)}}
+		}
+		out.Variables[i] = v
+	}
+	return out
 }
 
 // Environment is mesos.Environment.
