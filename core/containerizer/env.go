@@ -1,6 +1,7 @@
 package containerizer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -36,20 +37,48 @@ func (e *Env) List() []string {
 }
 
 // SetCommand adds a command's own environment variables, which come last
-// and win. Only plain VALUE variables are supported; errors name the
-// containerizer by.
+// and win. VALUE variables carry their value; SECRET variables carry an
+// inline secret (secret.type VALUE, its data the value), which reaches the
+// task like any other variable: masking it where it is shown is the
+// showing side's job (mesos.Environment.Masked). A REFERENCE secret names
+// a secret store Agora does not have and is refused. Errors name the
+// variable, never its value, and the containerizer by.
 func (e *Env) SetCommand(cmd *mesos.CommandInfo, by string) error {
 	if cmd == nil || cmd.Environment == nil {
 		return nil
 	}
 	for i, v := range cmd.Environment.Variables {
+		field := fmt.Sprintf("command.environment.variables[%d]", i)
 		if v.Name == "" || strings.Contains(v.Name, "=") {
-			return fmt.Errorf("command.environment.variables[%d].name: invalid name %q", i, v.Name)
+			return fmt.Errorf("%s.name: invalid name %q", field, v.Name)
 		}
-		if v.Type != "" && v.Type != "VALUE" {
-			return fmt.Errorf("command.environment.variables[%d] (%s): type %s is not supported by the %s containerizer", i, v.Name, v.Type, by)
+		switch v.Type {
+		case "", "VALUE":
+			e.Set(v.Name, v.Value)
+		case "SECRET":
+			value, err := secretValue(v.Secret)
+			if err != nil {
+				return fmt.Errorf("%s (%s).secret: %w", field, v.Name, err)
+			}
+			e.Set(v.Name, value)
+		default:
+			return fmt.Errorf("%s (%s): type %s is not supported by the %s containerizer; use VALUE or SECRET", field, v.Name, v.Type, by)
 		}
-		e.Set(v.Name, v.Value)
 	}
 	return nil
+}
+
+// secretValue is the data of an inline secret.
+func secretValue(s *mesos.Secret) (string, error) {
+	switch {
+	case s == nil:
+		return "", errors.New("missing (a SECRET variable needs secret.type VALUE and secret.value.data)")
+	case s.Type == "REFERENCE":
+		return "", errors.New("type REFERENCE is not supported: Agora has no secret store; give the secret inline as type VALUE with value.data")
+	case s.Type != "VALUE" && s.Type != "":
+		return "", fmt.Errorf("type %q is unknown; use VALUE", s.Type)
+	case s.Value == nil:
+		return "", errors.New("value: missing (type VALUE needs value.data)")
+	}
+	return string(s.Value.Data), nil
 }
