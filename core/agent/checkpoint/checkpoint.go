@@ -34,7 +34,9 @@
 // not exist yet is written in place, so a crash before its commit is done
 // may leave it torn, which Load reports as that record's error (see batch
 // for why nothing can have acted on it). Temporary files left by a crash
-// are ignored and removed by the next write of that file. Load reports an
+// are ignored and removed by the next write of that file. Records are
+// 0600 in 0700 directories, the store's root included, as they may hold
+// secrets (see Task). Load reports an
 // unreadable record as that task's error instead of failing the whole
 // load, so one corrupt task cannot stop a restart. A Store is safe for
 // concurrent use.
@@ -66,6 +68,14 @@ const (
 	// legacyUpdatesFile is where agents before updates.log kept the stream.
 	legacyUpdatesFile = "updates.json"
 	tmpMarker         = ".tmp-"
+)
+
+// Records may hold secrets (a task's environment, SECRET variables
+// included, which a restarted agent needs to relaunch and recover it), so
+// only the agent's user may read them.
+const (
+	fileMode = 0o600
+	dirMode  = 0o700
 )
 
 // Task is what the agent launched: enough to find the container again.
@@ -124,8 +134,15 @@ func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
 
 // OpenWith is Open with options.
 func OpenWith(dir string, o Options) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "frameworks"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "frameworks"), dirMode); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	// A store written by an older agent has 0755 directories and 0644
+	// files: closing its root is enough to keep them from other users.
+	for _, d := range []string{dir, filepath.Join(dir, "frameworks")} {
+		if err := os.Chmod(d, dirMode); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
 	}
 	if o.Sync == nil {
 		o.Sync = (*os.File).Sync
@@ -249,6 +266,24 @@ func (s *Store) Load() ([]*Framework, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// LoadTask reads one task's records and its framework's info (nil if
+// missing or unreadable), e.g. to learn the user of a task the agent has
+// forgotten but whose sandbox is still there. ok is false if the store has
+// no records of the task.
+func (s *Store) LoadTask(fid, tid string) (r *TaskRecord, fw *mesos.FrameworkInfo, ok bool) {
+	if checkName("framework id", fid) != nil || checkName("task id", tid) != nil {
+		return nil, nil, false
+	}
+	if _, err := os.Stat(s.TaskDir(fid, tid)); err != nil {
+		return nil, nil, false
+	}
+	var info mesos.FrameworkInfo
+	if readJSON(filepath.Join(s.frameworkDir(fid), frameworkFile), &info) == nil {
+		fw = &info
+	}
+	return s.loadTask(fid, tid), fw, true
 }
 
 func (s *Store) loadTask(fid, tid string) *TaskRecord {

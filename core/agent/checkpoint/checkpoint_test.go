@@ -465,3 +465,68 @@ func BenchmarkConcurrentPutUpdates(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "updates/s")
 }
+
+// TestRecordsAreOnlyReadableByTheAgent: a task's records hold its
+// environment, secrets included, so no other user of the host may read
+// them, even in a store an older agent left world-readable.
+func TestRecordsAreOnlyReadableByTheAgent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "meta")
+	if err := os.MkdirAll(filepath.Join(dir, "frameworks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := task("t1")
+	tk.Spec.Env = append(tk.Spec.Env, "DB_PASSWORD=s3cret")
+	if err := s.PutFramework(fw("fw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTask("fw", "t1", tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTask("fw", "t1", tk); err != nil { // replaced: the temporary twin path
+		t.Fatal(err)
+	}
+	if err := s.PutContainer("fw", "t1", []byte("cp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUpdates("fw", "t1", Updates{State: mesos.TaskRunning, Pending: []mesos.TaskStatus{status(mesos.TaskRunning, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCompleted("fw", "t1", time.Unix(10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 9 {
+		t.Fatalf("walked %d entries, want the store's dirs and 5 records", n)
+	}
+	r, info, ok := s.LoadTask("fw", "t1")
+	if !ok || r.Task == nil || info == nil || info.User != "root" {
+		t.Fatalf("LoadTask = %+v, %+v, %v; want the task and its framework", r, info, ok)
+	}
+	if _, _, ok := s.LoadTask("fw", "nope"); ok {
+		t.Fatal("LoadTask of an unknown task reported ok")
+	}
+	if _, _, ok := s.LoadTask("..", "t1"); ok {
+		t.Fatal("LoadTask of framework id .. reported ok")
+	}
+}

@@ -352,7 +352,7 @@ func (b *batch) put(file string, data []byte, c *Commit) error {
 	if b.replaced[file] != nil || b.written[file] != nil {
 		return b.replace(file, data, c)
 	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if errors.Is(err, fs.ErrExist) {
 		return b.replace(file, data, c)
 	}
@@ -373,7 +373,7 @@ func (b *batch) put(file string, data []byte, c *Commit) error {
 // later write of a file already written in the batch takes over the
 // earlier one's commits: the record ends as the last write left it.
 func (b *batch) replace(file string, data []byte, c *Commit) error {
-	f, err := os.OpenFile(tmpName(file), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmpName(file), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err == nil {
 		if _, err = f.Write(data); err != nil {
 			f.Close()
@@ -461,7 +461,7 @@ func openLog(file string) (f *os.File, created bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return f, false, err
 	}
-	f, err = os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err = os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 	return f, err == nil, err
 }
 
@@ -497,7 +497,7 @@ func (b *batch) mkdirs(dir string, c *Commit) error {
 		missing = append(missing, d)
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(missing[i], dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		b.needDir(filepath.Dir(missing[i]), c)
