@@ -72,7 +72,11 @@ type App struct {
 	Cmd   string   `json:"cmd,omitempty"`
 	Args  []string `json:"args,omitempty"`
 	User  string   `json:"user,omitempty"`
-	Env   EnvVars  `json:"env,omitempty"`
+	// Env and SecretEnv are one "env" object in JSON: Env the plain
+	// variables, SecretEnv those given as {"secret": "<name>"}, by variable
+	// name, naming an entry of Secrets.
+	Env       EnvVars           `json:"env,omitempty"`
+	SecretEnv map[string]string `json:"-"`
 
 	Instances int     `json:"instances"`
 	CPUs      float64 `json:"cpus"`
@@ -112,8 +116,9 @@ type App struct {
 	TaskKillGracePeriodSeconds *int                `json:"taskKillGracePeriodSeconds,omitempty"`
 	UnreachableStrategy        UnreachableStrategy `json:"unreachableStrategy"`
 
-	// Secrets is decoded only so that Validate can refuse it by name.
-	Secrets json.RawMessage `json:"secrets,omitempty"`
+	// Secrets are the values SecretEnv references, by name. They are stored
+	// as given and shown only through Masked.
+	Secrets map[string]Secret `json:"secrets,omitempty"`
 
 	Version     string       `json:"version,omitempty"`
 	VersionInfo *VersionInfo `json:"versionInfo,omitempty"`
@@ -358,11 +363,12 @@ type VersionInfo struct {
 	LastConfigChangeAt string `json:"lastConfigChangeAt,omitempty"`
 }
 
-// EnvVars are the task's environment variables. Marathon's secret form
-// ({"secret": "name"}) is refused: Agora has no secret store.
+// EnvVars are the task's plain environment variables; App keeps secret
+// references ({"secret": "name"}) apart, in App.SecretEnv.
 type EnvVars map[string]string
 
-// UnmarshalJSON accepts string values only, naming the variable otherwise.
+// UnmarshalJSON accepts string values only, naming the variable otherwise
+// (App's own decoding takes the secret references out first).
 func (e *EnvVars) UnmarshalJSON(data []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -379,7 +385,7 @@ func (e *EnvVars) UnmarshalJSON(data []byte) error {
 			}
 			out[k] = s
 		case len(v) > 0 && v[0] == '{':
-			return fieldError("env."+k, "secret references are not supported; give the value as a string")
+			return fieldError("env."+k, "a secret reference belongs in App.SecretEnv")
 		default:
 			return fieldError("env."+k, "must be a string (quote numbers and booleans)")
 		}

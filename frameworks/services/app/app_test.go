@@ -237,9 +237,13 @@ func TestWrongTypeNamesField(t *testing.T) {
 	if !errors.As(err, &fe) || !fe.Has("instances") {
 		t.Fatalf("want an error naming instances, got %v", err)
 	}
-	_, err = Parse([]byte(`{"id": "/t", "cmd": "x", "env": {"TOKEN": {"secret": "s1"}}}`))
-	if !errors.As(err, &fe) || !fe.Has("env.TOKEN") || !strings.Contains(fe.Error(), "secret") {
-		t.Fatalf("want the secret form refused by name, got %v", err)
+	_, err = Parse([]byte(`{"id": "/t", "cmd": "x", "env": {"TOKEN": {"secrte": "s1"}}}`))
+	if !errors.As(err, &fe) || !fe.Has("env.TOKEN.secrte") {
+		t.Fatalf("want the misspelt secret reference refused by name, got %v", err)
+	}
+	_, err = Parse([]byte(`{"id": "/t", "cmd": "x", "env": {"TOKEN": 3}}`))
+	if !errors.As(err, &fe) || !fe.Has("env.TOKEN") {
+		t.Fatalf("want the number refused by name, got %v", err)
 	}
 	_, err = Parse([]byte(`{"id": "/t", "cmd": "x", "unreachableStrategy": "sometimes"}`))
 	if err == nil || !strings.Contains(err.Error(), "unreachableStrategy") {
@@ -330,7 +334,7 @@ func TestValidationRules(t *testing.T) {
 		{"roles bad name", `{"id": "/a", "cmd": "x", "acceptedResourceRoles": ["-x"]}`, "acceptedResourceRoles[0]"},
 		{"role bad name", `{"id": "/a", "cmd": "x", "role": ".."}`, "role"},
 		{"dependency", `{"id": "/a", "cmd": "x", "dependencies": ["/Bad"]}`, "dependencies[0]"},
-		{"secrets", `{"id": "/a", "cmd": "x", "secrets": {"s": {"source": "db"}}}`, "secrets"},
+		{"secret source", `{"id": "/a", "cmd": "x", "secrets": {"s": {"source": "db"}}}`, "secrets.s.source"},
 		{"version", `{"id": "/a", "cmd": "x", "version": "yesterday"}`, "version"},
 		{"fetch uri", `{"id": "/a", "cmd": "x", "fetch": [{"uri": ""}]}`, "fetch[0].uri"},
 	}

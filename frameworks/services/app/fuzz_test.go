@@ -28,6 +28,7 @@ func FuzzParseValidate(f *testing.F) {
 	f.Add([]byte(`{"id":"web","cmd":"x","uris":["http://x"],"fetch":[{"uri":"http://y"}]}`))
 	f.Add([]byte(`{"id":"/a","container":{"type":"DOCKER","docker":{"image":"nginx"},"portMappings":[{"containerPort":80}]}}`))
 	f.Add([]byte(`{"id":"/a","cmd":"x","constraints":[["hostname","UNIQUE"]],"healthChecks":[{"protocol":"HTTP"}]}`))
+	f.Add([]byte(`{"id":"/a","cmd":"x","env":{"P":{"secret":"s"},"Q":"1"},"secrets":{"s":{"value":"v"}}}`))
 	f.Add([]byte("id: /a\ncmd: x\ninstances: 1\n"))
 	f.Add([]byte(`{"id":1}`))
 	f.Add([]byte(`[]`))

@@ -143,9 +143,9 @@ func checkShape(v any, t reflect.Type, path string, errs *FieldErrors) {
 			switch obj[k].(type) {
 			case string:
 			case map[string]any:
-				*errs = append(*errs, FieldError{join(path, k), "secret references are not supported; give the value as a string"})
+				checkShape(obj[k], reflect.TypeOf(envRef{}), join(path, k), errs)
 			default:
-				*errs = append(*errs, FieldError{join(path, k), "must be a string (quote numbers and booleans)"})
+				*errs = append(*errs, FieldError{join(path, k), `must be a string (quote numbers and booleans) or {"secret": "<name>"}`})
 			}
 		}
 		return
@@ -515,7 +515,10 @@ func (a *App) dropEmpty() {
 			c.PortMappings[i].NetworkNames = nilIfEmpty(c.PortMappings[i].NetworkNames)
 		}
 	}
-	if len(a.Secrets) == 0 || string(a.Secrets) == "null" {
+	if len(a.SecretEnv) == 0 {
+		a.SecretEnv = nil
+	}
+	if len(a.Secrets) == 0 {
 		a.Secrets = nil
 	}
 }

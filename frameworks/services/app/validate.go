@@ -95,9 +95,7 @@ func (a *App) validateIdentity(c *checker) {
 			c.add("labels", "label names must not be empty")
 		}
 	}
-	if len(a.Secrets) > 0 && string(a.Secrets) != "null" && string(a.Secrets) != "{}" {
-		c.add("secrets", "are not supported: Agora has no secret store")
-	}
+	a.validateSecrets(c)
 	if a.Version != "" {
 		if _, err := time.Parse(time.RFC3339Nano, a.Version); err != nil {
 			c.add("version", "must be an ISO 8601 timestamp such as 2024-05-01T10:00:00.000Z")
