@@ -74,6 +74,11 @@ func (c *Core) prepare(a *app.App, version string) (*prepared, error) {
 	if !p.fresh {
 		cur = as.app
 	}
+	// A definition read from the API shows its secrets masked; sent back,
+	// the mask means "keep the stored value".
+	if errs := cp.KeepMaskedSecrets(cur); errs != nil {
+		return nil, errs
+	}
 	if err := c.assignServicePorts(cp, cur); err != nil {
 		return nil, err
 	}

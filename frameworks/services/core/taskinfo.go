@@ -166,24 +166,34 @@ func buildTaskInfo(a *app.App, taskID string, l placement.Launch, role string) m
 
 // env is the task's environment: the app's variables, then Marathon's
 // (PORT0.., PORTS, PORT, HOST, MESOS_TASK_ID, MARATHON_APP_*), sorted by name.
+// A variable that references a secret is a SECRET variable carrying the
+// secret's value inline; Marathon's variables win over the app's.
 func env(a *app.App, taskID, host string, ports []uint64) []mesos.EnvironmentVariable {
-	m := map[string]string{}
+	m := map[string]mesos.EnvironmentVariable{}
 	for k, v := range a.Env {
-		m[k] = v
+		m[k] = mesos.EnvironmentVariable{Name: k, Value: v}
 	}
+	for k, name := range a.SecretEnv {
+		// Validate makes every reference name a declared secret.
+		m[k] = mesos.EnvironmentVariable{Name: k, Type: "SECRET", Secret: &mesos.Secret{
+			Type:  "VALUE",
+			Value: &mesos.SecretValue{Data: []byte(a.Secrets[name].Value)},
+		}}
+	}
+	set := func(k, v string) { m[k] = mesos.EnvironmentVariable{Name: k, Value: v} }
 	strs := make([]string, len(ports))
 	for i, p := range ports {
 		strs[i] = strconv.FormatUint(p, 10)
-		m["PORT"+strconv.Itoa(i)] = strs[i]
+		set("PORT"+strconv.Itoa(i), strs[i])
 	}
 	if len(ports) > 0 {
-		m["PORT"] = strs[0]
-		m["PORTS"] = strings.Join(strs, ",")
+		set("PORT", strs[0])
+		set("PORTS", strings.Join(strs, ","))
 	}
-	m["HOST"] = host
-	m["MESOS_TASK_ID"] = taskID
-	m["MARATHON_APP_ID"] = a.ID()
-	m["MARATHON_APP_VERSION"] = a.Version
+	set("HOST", host)
+	set("MESOS_TASK_ID", taskID)
+	set("MARATHON_APP_ID", a.ID())
+	set("MARATHON_APP_VERSION", a.Version)
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -191,7 +201,7 @@ func env(a *app.App, taskID, host string, ports []uint64) []mesos.EnvironmentVar
 	sort.Strings(keys)
 	out := make([]mesos.EnvironmentVariable, len(keys))
 	for i, k := range keys {
-		out[i] = mesos.EnvironmentVariable{Name: k, Value: m[k]}
+		out[i] = m[k]
 	}
 	return out
 }
