@@ -137,7 +137,33 @@ type Config struct {
 	GCInterval time.Duration
 	// Logf receives the agent's log lines; default log.Printf.
 	Logf func(format string, args ...any)
+
+	// SwitchUser runs each task as its user (command.user, else the
+	// framework's user), as Mesos's --switch_user; nil means true. It
+	// takes root: an agent running as another user fails tasks of any
+	// user but its own. False runs every task as the agent's user, for a
+	// single-user development box. (Docker tasks are not affected: they
+	// run as command.user inside their container, else as the image's
+	// user.)
+	SwitchUser *bool
+	// AuthorizeSandbox, if set, is asked before /files/read and
+	// /files/download open anything in a task's sandbox, with the task's
+	// user (command.user, else the framework's; "" if the agent no longer
+	// knows the task). A denial answers 403 with the reason. Nil allows
+	// every request.
+	AuthorizeSandbox func(r *http.Request, user string) (ok bool, reason string)
+	// Middleware, if set, wraps the whole HTTP API (authentication,
+	// audit...).
+	Middleware func(http.Handler) http.Handler
+	// Transport carries every request to the master, the SUBSCRIBE stream
+	// and the calls alike, so it can add credentials (an Authorization
+	// header) and TLS settings for an https:// master. Nil means a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
 }
+
+// switchUser reports whether tasks run as their own users.
+func (c Config) switchUser() bool { return c.SwitchUser == nil || *c.SwitchUser }
 
 // Garbage collection defaults.
 const (

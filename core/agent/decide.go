@@ -51,6 +51,28 @@ func sandboxRel(frameworkID, taskID string) string {
 	return filepath.Join("frameworks", frameworkID, "tasks", taskID)
 }
 
+// taskUser is who a task runs as, as Mesos decides it: command.user, else
+// its framework's user; "" if neither says.
+func taskUser(info mesos.TaskInfo, fw *mesos.FrameworkInfo) string {
+	if info.Command != nil && info.Command.User != "" {
+		return info.Command.User
+	}
+	if fw != nil {
+		return fw.User
+	}
+	return ""
+}
+
+// maskedCommand is a command as the agent shows it: its secrets masked.
+func maskedCommand(cmd *mesos.CommandInfo) *mesos.CommandInfo {
+	if cmd == nil {
+		return nil
+	}
+	c := *cmd
+	c.Environment = cmd.Environment.Masked()
+	return &c
+}
+
 // taskEnv is the environment the agent gives a task, before the command's
 // own variables: the Mesos names for ids and sandbox, HOST, and PORT0..n,
 // PORT and PORTS for the task's ports in ascending order.

@@ -13,12 +13,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"agora/core/agent/updates"
 	"agora/core/mesos"
 )
 
 // Handler serves the agent's HTTP API: /health, /state and Mesos's
-// /files/read and /files/download over the task sandboxes.
+// /files/read and /files/download over the task sandboxes, all wrapped in
+// Config.Middleware when one is given.
+//
+// A /files path names one task's sandbox,
+// /frameworks/<framework>/tasks/<task>/<file>, and is resolved inside that
+// sandbox alone: "..", absolute symlinks and symlinks that lead out of it
+// (to the host, to another task's sandbox) are refused, and only regular
+// files are served. Config.AuthorizeSandbox, if set, decides first, given
+// the task's user.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
@@ -28,6 +38,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /state", a.serveState)
 	mux.HandleFunc("GET /files/read", a.serveFilesRead)
 	mux.HandleFunc("GET /files/download", a.serveFilesDownload)
+	if a.cfg.Middleware != nil {
+		return a.cfg.Middleware(mux)
+	}
 	return mux
 }
 
@@ -45,6 +58,10 @@ type stateTask struct {
 	// Healthy is the task's last reported health, absent without a
 	// health check or before its first result.
 	Healthy *bool `json:"healthy,omitempty"`
+	// User is the task's user: command.user, else its framework's user.
+	User string `json:"user,omitempty"`
+	// Command is the task's command with its secrets masked.
+	Command *mesos.CommandInfo `json:"command,omitempty"`
 }
 
 type stateResponse struct {
@@ -84,6 +101,8 @@ func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 			Sandbox:     "/" + filepath.ToSlash(sandboxRel(k.FrameworkID, k.TaskID)),
 			Directory:   t.sandbox,
 			Healthy:     t.healthy,
+			User:        taskUser(t.info, &t.framework),
+			Command:     maskedCommand(t.info.Command),
 		})
 		if t.container != nil && !mesos.IsTerminal(t.state) {
 			resp.Tasks[len(resp.Tasks)-1].PID = t.container.PID()
@@ -99,40 +118,99 @@ func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// filesPath checks a /files path ("/frameworks/<fid>/tasks/<tid>/stdout")
-// and returns it relative to WorkDir/frameworks.
-func filesPath(p string) (string, error) {
+// filesPath splits a /files path ("/frameworks/<fid>/tasks/<tid>/stdout")
+// into the task it names and the file inside that task's sandbox.
+func filesPath(p string) (fid, tid, file string, err error) {
+	const example = "/frameworks/<framework>/tasks/<task>/stdout"
 	if p == "" {
-		return "", errors.New("path is required, e.g. /frameworks/<framework>/tasks/<task>/stdout")
+		return "", "", "", fmt.Errorf("path is required, e.g. %s", example)
 	}
 	for _, el := range strings.Split(p, "/") {
 		if el == ".." {
-			return "", fmt.Errorf("path %q: must not contain '..'", p)
+			return "", "", "", fmt.Errorf("path %q: must not contain '..'", p)
 		}
 	}
 	clean := strings.TrimPrefix(path.Clean("/"+p), "/")
-	rest, ok := strings.CutPrefix(clean, frameworksDir+"/")
-	if !ok || rest == "" {
-		return "", fmt.Errorf("path %q: must be inside /%s/", p, frameworksDir)
+	parts := strings.SplitN(clean, "/", 5)
+	if len(parts) < 4 || parts[0] != frameworksDir || parts[2] != "tasks" {
+		return "", "", "", fmt.Errorf("path %q: must name a file in a task's sandbox, %s", p, example)
 	}
-	return rest, nil
+	fid, tid = parts[1], parts[3]
+	if err := checkID("framework id", fid); err != nil {
+		return "", "", "", fmt.Errorf("path %q: %w", p, err)
+	}
+	if err := checkID("task id", tid); err != nil {
+		return "", "", "", fmt.Errorf("path %q: %w", p, err)
+	}
+	if len(parts) == 5 {
+		file = parts[4]
+	}
+	return fid, tid, file, nil
 }
 
-// openSandboxFile opens a /files path. os.Root keeps symlinks a task left in
-// its sandbox from reaching outside the sandbox tree.
-func (a *Agent) openSandboxFile(w http.ResponseWriter, p string) (*os.File, os.FileInfo, bool) {
-	rel, err := filesPath(p)
+// sandboxUser is the user of the task whose sandbox this is: of a task the
+// agent runs, or of one it completed, from its checkpoint. "" if neither
+// knows it.
+func (a *Agent) sandboxUser(fid, tid string) string {
+	a.mu.Lock()
+	t := a.tasks[updates.Key{FrameworkID: fid, TaskID: tid}]
+	var user string
+	if t != nil {
+		user = taskUser(t.info, &t.framework)
+	}
+	a.mu.Unlock()
+	if t != nil {
+		return user
+	}
+	r, fw, ok := a.meta.LoadTask(fid, tid)
+	if !ok || r.Task == nil {
+		return ""
+	}
+	return taskUser(r.Task.Spec.Task, fw)
+}
+
+// openSandboxFile authorizes and opens a /files path. The file is looked
+// up through an os.Root at the one sandbox the path names, so no symlink a
+// task left there can lead out of it; non-regular files (a FIFO would
+// block the request) are refused.
+func (a *Agent) openSandboxFile(w http.ResponseWriter, r *http.Request) (*os.File, os.FileInfo, bool) {
+	p := r.URL.Query().Get("path")
+	fid, tid, file, err := filesPath(p)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return nil, nil, false
 	}
-	root, err := os.OpenRoot(filepath.Join(a.cfg.WorkDir, frameworksDir))
+	if authz := a.cfg.AuthorizeSandbox; authz != nil {
+		user := a.sandboxUser(fid, tid)
+		if ok, reason := authz(r, user); !ok {
+			if reason == "" {
+				reason = "not allowed"
+			}
+			httpError(w, http.StatusForbidden, fmt.Sprintf("sandbox of task %q (user %q): %s", tid, user, reason))
+			return nil, nil, false
+		}
+	}
+	if file == "" {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q is a directory", p))
+		return nil, nil, false
+	}
+	tree, err := os.OpenRoot(filepath.Join(a.cfg.WorkDir, frameworksDir))
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, fmt.Sprintf("sandbox tree: %v", err))
 		return nil, nil, false
 	}
-	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(rel))
+	defer tree.Close()
+	sandbox, err := tree.OpenRoot(filepath.Join(fid, "tasks", tid))
+	if errors.Is(err, fs.ErrNotExist) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("path %q: task %q of framework %q has no sandbox on this agent", p, tid, fid))
+		return nil, nil, false
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q: sandbox: %v", p, err))
+		return nil, nil, false
+	}
+	defer sandbox.Close()
+	f, err := sandbox.OpenFile(filepath.FromSlash(file), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("path %q: no such file", p))
 		return nil, nil, false
@@ -150,6 +228,11 @@ func (a *Agent) openSandboxFile(w http.ResponseWriter, p string) (*os.File, os.F
 	if st.IsDir() {
 		f.Close()
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q is a directory", p))
+		return nil, nil, false
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("path %q is not a regular file (%v)", p, st.Mode().Type()))
 		return nil, nil, false
 	}
 	return f, st, true
@@ -209,7 +292,7 @@ func (a *Agent) serveFilesRead(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	f, st, ok := a.openSandboxFile(w, r.URL.Query().Get("path"))
+	f, st, ok := a.openSandboxFile(w, r)
 	if !ok {
 		return
 	}
@@ -228,7 +311,7 @@ func (a *Agent) serveFilesRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) serveFilesDownload(w http.ResponseWriter, r *http.Request) {
-	f, st, ok := a.openSandboxFile(w, r.URL.Query().Get("path"))
+	f, st, ok := a.openSandboxFile(w, r)
 	if !ok {
 		return
 	}
