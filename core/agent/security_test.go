@@ -43,7 +43,7 @@ func sandboxEscapes(t *testing.T, a *Agent) {
 		"up":         "../../../../host-secret",
 		"sibling":    "../t2/stdout",
 		"siblingabs": filepath.Join(sib, "stdout"),
-		"workdir":    wd,     // a symlinked directory
+		"workdir":    wd,      // a symlinked directory
 		"sibdir":     "../t2", // a symlinked directory, relative
 		"ok":         "logs/app.log",
 	} {
