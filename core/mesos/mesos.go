@@ -462,6 +462,7 @@ const (
 	ReasonAgentDisconnected         = "REASON_AGENT_DISCONNECTED"
 	ReasonReconciliation            = "REASON_RECONCILIATION"
 	ReasonTaskInvalid               = "REASON_TASK_INVALID"
+	ReasonTaskUnauthorized          = "REASON_TASK_UNAUTHORIZED"
 	ReasonTaskUnknown               = "REASON_TASK_UNKNOWN"
 	ReasonTaskKilledDuringLaunch    = "REASON_TASK_KILLED_DURING_LAUNCH"
 	ReasonResourcesUnknown          = "REASON_RESOURCES_UNKNOWN"
