@@ -614,5 +614,5 @@ func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) 
 		writeError(w, err, fmt.Sprintf("Version '%s' of app '%s'", v, id))
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, a.Masked())
 }

@@ -109,8 +109,7 @@ func (s *server) postEvent(r *http.Request, a *app.App) {
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	cp := *a
-	s.hub.publish(Event{EventType: EventAPIPost, Timestamp: s.opts.Now(), ClientIP: host, URI: r.URL.Path, AppDefinition: &cp})
+	s.hub.publish(Event{EventType: EventAPIPost, Timestamp: s.opts.Now(), ClientIP: host, URI: r.URL.Path, AppDefinition: a.Masked()})
 }
 
 // events serves GET /v2/events as Server-Sent Events, filtered by

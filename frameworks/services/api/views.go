@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 
@@ -10,10 +11,15 @@ import (
 	"agora/frameworks/services/deploy"
 )
 
-// AppView is an app as the API shows it: the stored definition plus
-// Marathon's read-only fields.
+// AppView is an app as the API shows it: the stored definition, its
+// secrets masked, plus Marathon's read-only fields.
 type AppView struct {
 	app.App
+	AppStatus
+}
+
+// AppStatus is Marathon's read-only fields of app JSON.
+type AppStatus struct {
 	TasksStaged    int             `json:"tasksStaged"`
 	TasksRunning   int             `json:"tasksRunning"`
 	TasksHealthy   int             `json:"tasksHealthy"`
@@ -22,6 +28,33 @@ type AppView struct {
 	// Tasks and ReadinessCheckResults are present when embedded.
 	Tasks                 []Task            `json:"tasks,omitempty"`
 	ReadinessCheckResults []ReadinessResult `json:"readinessCheckResults,omitempty"`
+}
+
+// MarshalJSON writes one object: the definition as app.App renders it (its
+// own MarshalJSON would otherwise be promoted and drop the status), then
+// the status fields.
+func (v AppView) MarshalJSON() ([]byte, error) {
+	def, err := json.Marshal(v.App)
+	if err != nil {
+		return nil, err
+	}
+	st, err := json.Marshal(v.AppStatus)
+	if err != nil {
+		return nil, err
+	}
+	// Both are non-empty objects: join "{...def" and "st...}".
+	out := make([]byte, 0, len(def)+len(st))
+	out = append(out, def[:len(def)-1]...)
+	out = append(out, ',')
+	return append(out, st[1:]...), nil
+}
+
+// UnmarshalJSON reads both parts from the one object.
+func (v *AppView) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, &v.App); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, &v.AppStatus)
 }
 
 // Task is one instance of an app, in Marathon's task JSON.
@@ -129,7 +162,7 @@ type embeds struct {
 // appView builds the API's view of a from its instances and the running
 // deployments.
 func appView(a *app.App, ins []core.Instance, deps []deploy.Deployment, e embeds) AppView {
-	v := AppView{App: *a, Deployments: []DeploymentRef{}}
+	v := AppView{App: *a.Masked(), AppStatus: AppStatus{Deployments: []DeploymentRef{}}}
 	v.counts(ins)
 	id := a.ID()
 	for _, d := range deps {
