@@ -99,8 +99,9 @@ const (
 
 // Config configures an Agent.
 type Config struct {
-	// Master is the master's address, "127.0.0.1:5050" or
-	// "http://127.0.0.1:5050".
+	// Master is the master's address: "127.0.0.1:5050" (http),
+	// "http://127.0.0.1:5050", "https://master.example:5050", or a zk://
+	// URL where the leading master registers its http(s):// address.
 	Master string
 	// Listen is the HTTP listen address, default 127.0.0.1:5051. Port 0
 	// picks a free port (see Agent.Addr).
@@ -377,6 +378,12 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 	} else {
 		endpoint += agentapi.Path
 	}
+	// One transport for the stream and the calls, so that credentials and
+	// TLS settings given for the master apply to both.
+	transport := cfg.Transport
+	if transport == nil {
+		transport = callTransport()
+	}
 	return &Agent{
 		cfg:           cfg,
 		endpoint:      endpoint,
@@ -385,8 +392,8 @@ func New(cfg Config, cs ...containerizer.Containerizer) (*Agent, error) {
 		res:           res,
 		czs:           czs,
 		czNames:       names,
-		stream:        &http.Client{},
-		calls:         &http.Client{Timeout: callTimeout, Transport: callTransport()},
+		stream:        &http.Client{Transport: transport},
+		calls:         &http.Client{Timeout: callTimeout, Transport: transport},
 		logf:          cfg.Logf,
 		newUUID:       randomUUID,
 		now:           time.Now,

@@ -45,7 +45,14 @@ func (a *Agent) connectLoop(ctx context.Context) {
 		backoff = nextBackoff(backoff, minReconnect, maxReconnect)
 		// Jitter spreads a fleet's reconnects after a master failover.
 		wait := backoff/2 + rand.N(backoff/2+1)
-		a.logf("agent: master session ended: %v; reconnecting in %v", err, wait.Round(time.Millisecond))
+		var denied *notAllowedError
+		if errors.As(err, &denied) {
+			// Retrying will not help until an operator acts, but a master
+			// may be reconfigured: keep trying, and say why every time.
+			a.logf("agent: %v; retrying in %v", denied, wait.Round(time.Millisecond))
+		} else {
+			a.logf("agent: master session ended: %v; reconnecting in %v", err, wait.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -108,7 +115,11 @@ func (a *Agent) session(ctx context.Context) (registered bool, err error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return false, fmt.Errorf("SUBSCRIBE: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		msg = bytes.TrimSpace(msg)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return false, &notAllowedError{master: endpoint, status: resp.Status, message: string(msg)}
+		}
+		return false, fmt.Errorf("SUBSCRIBE: %s: %s", resp.Status, msg)
 	}
 	streamID := resp.Header.Get(agentapi.StreamHeader)
 	rd := recordio.NewReader(resp.Body)
@@ -166,6 +177,16 @@ func (a *Agent) session(ctx context.Context) (registered bool, err error) {
 			a.logf("agent: ignoring unknown event %q", ev.Type)
 		}
 	}
+}
+
+// notAllowedError is a master's 401 or 403 to SUBSCRIBE: the agent's
+// credentials (Config.Transport) are missing, wrong or not authorized.
+type notAllowedError struct {
+	master, status, message string
+}
+
+func (e *notAllowedError) Error() string {
+	return fmt.Sprintf("agent is not allowed: %s: %s (the master at %s refused SUBSCRIBE; check the agent's credentials)", e.status, e.message, e.master)
 }
 
 // streamErr prefers the reason the session was cancelled over the I/O
