@@ -16,6 +16,11 @@
 //     Backend, whose errors choose the status (core.ErrNotFound 404,
 //     *core.LockedError 409, app.FieldErrors 422, ErrUnavailable 503, other
 //     500).
+//   - The API acts for the calling principal (Options.Principal), as the
+//     Authorizer allows: lists show only the apps it may view, a read of
+//     another app is a 403, and a write needs manage_apps on every app it
+//     touches and run_tasks as each one's user; a refused write changes
+//     nothing. Answers never show a secret's value, only mesos.SecretMask.
 //   - The event stream never blocks the framework: each client has a bounded
 //     buffer, and a client that falls behind it is disconnected.
 package api
@@ -126,6 +131,12 @@ type Options struct {
 	// Now is the clock for versions and delays in answers (default
 	// time.Now).
 	Now func() time.Time
+	// Authorizer decides what each request's principal may do (nil allows
+	// everything): view_apps filters every list and guards every read of
+	// an app, manage_apps and run_tasks guard every write.
+	Authorizer Authorizer
+	// Principal names who a request acts for (nil: "" for everyone).
+	Principal func(*http.Request) string
 }
 
 // Validate reports the first bad field.

@@ -243,10 +243,13 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	idFilter, cmdFilter := q.Get("id"), q.Get("cmd")
 	ins := byApp(s.b.Instances(""))
 	deps := s.b.Deployments()
+	view := s.viewFilter(r)
 	out := []AppView{}
 	for _, a := range s.b.Apps() {
 		id := a.ID()
 		switch {
+		case !view(id):
+			continue
 		case idFilter != "" && strings.HasPrefix(idFilter, "/") && !inGroup(id, idFilter):
 			continue
 		case idFilter != "" && !strings.HasPrefix(idFilter, "/") && !strings.Contains(id, idFilter):
@@ -268,7 +271,7 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	a := s.existingApp(w, id)
-	if a == nil {
+	if a == nil || !s.mayView(w, r, id) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": appView(a, s.b.Instances(id), s.b.Deployments(), e)})
@@ -358,6 +361,9 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := a.ID()
+	if !s.mayWrite(w, r, a) {
+		return
+	}
 	if s.findApp(id) != nil {
 		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", id))
 		return
@@ -415,6 +421,11 @@ func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	cur := s.findApp(id)
+	// Checked before anything about the app (a stored version, the merged
+	// definition) is looked at: its current tasks are the ones replaced.
+	if cur != nil && !s.mayWrite(w, r, cur) {
+		return
+	}
 	if r.Method == http.MethodPatch {
 		if cur == nil {
 			notFoundApp(w, id)
@@ -451,6 +462,10 @@ func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		if a, ok = parseApp(w, m, id); !ok {
 			return
 		}
+	}
+	// The new definition's user runs the tasks from now on.
+	if !s.mayWrite(w, r, a) {
+		return
 	}
 	depID, now, ok := s.apply(w, r, a, cur, force, dryRun)
 	if !ok {
@@ -559,7 +574,7 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	cur := s.existingApp(w, id)
-	if cur == nil {
+	if cur == nil || !s.mayWrite(w, r, cur) {
 		return
 	}
 	depID, err := s.b.DeleteApp(r.Context(), id, force)
@@ -577,7 +592,7 @@ func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if s.existingApp(w, id) == nil {
+	if a := s.existingApp(w, id); a == nil || !s.mayWrite(w, r, a) {
 		return
 	}
 	depID, err := s.b.Restart(r.Context(), id, force)
@@ -594,7 +609,7 @@ func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) {
-	if s.existingApp(w, id) == nil {
+	if s.existingApp(w, id) == nil || !s.mayView(w, r, id) {
 		return
 	}
 	if v == "" {

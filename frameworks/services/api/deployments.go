@@ -13,8 +13,8 @@ import (
 	"agora/frameworks/services/placement"
 )
 
-// deploymentViews renders the running deployments.
-func (s *server) deploymentViews() []DeploymentView {
+// deploymentViews renders the running deployments of the apps view allows.
+func (s *server) deploymentViews(view func(appID string) bool) []DeploymentView {
 	apps := map[string]*app.App{}
 	for _, a := range s.b.Apps() {
 		apps[a.ID()] = a
@@ -22,21 +22,31 @@ func (s *server) deploymentViews() []DeploymentView {
 	ins := byApp(s.b.Instances(""))
 	out := []DeploymentView{}
 	for _, d := range s.b.Deployments() {
-		id := d.Target.ID
-		if id == "" {
-			id = d.Previous.ID
+		id := deploymentApp(d)
+		if !view(id) {
+			continue
 		}
 		out = append(out, deploymentView(d, ins[id], apps[id]))
 	}
 	return out
 }
 
+// deploymentApp is the id of the one app a deployment touches.
+func deploymentApp(d deploy.Deployment) string {
+	if d.Target.ID != "" {
+		return d.Target.ID
+	}
+	return d.Previous.ID
+}
+
+func all(string) bool { return true }
+
 // deployments serves GET /v2/deployments.
 func (s *server) deployments(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.deploymentViews())
+	writeJSON(w, http.StatusOK, s.deploymentViews(s.viewFilter(r)))
 }
 
 // deployment serves GET and DELETE /v2/deployments/{id}. DELETE cancels
@@ -46,9 +56,11 @@ func (s *server) deployment(w http.ResponseWriter, r *http.Request) {
 	subject := fmt.Sprintf("Deployment '%s'", id)
 	switch r.Method {
 	case http.MethodGet:
-		for _, v := range s.deploymentViews() {
+		for _, v := range s.deploymentViews(all) {
 			if v.ID == id {
-				writeJSON(w, http.StatusOK, v)
+				if s.mayView(w, r, v.AffectedApps[0]) {
+					writeJSON(w, http.StatusOK, v)
+				}
 				return
 			}
 		}
@@ -56,6 +68,9 @@ func (s *server) deployment(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		force, ok := boolParam(w, r, "force")
 		if !ok {
+			return
+		}
+		if a := s.deploymentTarget(id); a != nil && !s.mayWrite(w, r, a) {
 			return
 		}
 		rollback, err := s.b.CancelDeployment(r.Context(), id, force)
@@ -72,6 +87,22 @@ func (s *server) deployment(w http.ResponseWriter, r *http.Request) {
 	default:
 		allow(w, r, http.MethodGet, http.MethodDelete)
 	}
+}
+
+// deploymentTarget is the app the deployment id touches (its current
+// definition, or only its id when it is gone), nil for no such deployment.
+func (s *server) deploymentTarget(id string) *app.App {
+	for _, d := range s.b.Deployments() {
+		if d.ID != id {
+			continue
+		}
+		appID := deploymentApp(d)
+		if a := s.findApp(appID); a != nil {
+			return a
+		}
+		return &app.App{AppID: appID}
+	}
+	return nil
 }
 
 // QueueItem is one app with instances waiting to launch, in Marathon's
@@ -175,8 +206,12 @@ func (s *server) queue(w http.ResponseWriter, r *http.Request) {
 	ins := byApp(s.b.Instances(""))
 	deps := s.b.Deployments()
 	now := s.opts.Now()
+	view := s.viewFilter(r)
 	out := []QueueItem{}
 	for _, q := range s.b.Queue() {
+		if !view(q.AppID) {
+			continue
+		}
 		a := apps[q.AppID]
 		if a == nil {
 			a = &app.App{AppID: q.AppID}
@@ -249,7 +284,7 @@ func (s *server) queueDelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := "/" + strings.Trim(appPart, "/")
-	if s.existingApp(w, id) == nil {
+	if a := s.existingApp(w, id); a == nil || !s.mayWrite(w, r, a) {
 		return
 	}
 	if err := s.b.ResetDelay(r.Context(), id); err != nil {
@@ -275,9 +310,10 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request) {
 	gid := "/" + strings.Trim(r.PathValue("rest"), "/")
 	ins := byApp(s.b.Instances(""))
 	deps := s.b.Deployments()
+	view := s.viewFilter(r)
 	var apps []*app.App
 	for _, a := range s.b.Apps() {
-		if gid == "/" || strings.HasPrefix(a.ID(), gid+"/") {
+		if (gid == "/" || strings.HasPrefix(a.ID(), gid+"/")) && view(a.ID()) {
 			apps = append(apps, a)
 		}
 	}

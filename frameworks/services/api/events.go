@@ -118,6 +118,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
+	view := s.viewFilter(r)
 	var types map[string]bool
 	if ts := r.URL.Query()["event_type"]; len(ts) > 0 {
 		types = map[string]bool{}
@@ -197,6 +198,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			if types != nil && !types[ev.EventType] {
 				continue
 			}
+			if !visible(ev, view) {
+				continue
+			}
 			data, err := json.Marshal(ev)
 			if err != nil {
 				continue
@@ -206,6 +210,25 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// visible reports whether a stream may see ev: events about an app need
+// view_apps on it; the stream's own events name no app.
+func visible(ev Event, view func(string) bool) bool {
+	if ev.AppID != "" && !view(ev.AppID) {
+		return false
+	}
+	if ev.AppDefinition != nil && !view(ev.AppDefinition.ID()) {
+		return false
+	}
+	if ev.Plan != nil {
+		for _, id := range ev.Plan.AffectedApps {
+			if !view(id) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // render turns a framework event into Marathon's JSON, looking up the task
@@ -232,7 +255,7 @@ func (s *server) render(e core.Event) Event {
 	case core.EventDeploymentInfo, core.EventDeploymentSuccess, core.EventDeploymentFailed:
 		ev.ID = e.DeploymentID
 		plan := &DeploymentView{ID: e.DeploymentID, AffectedApps: []string{e.AppID}, AffectedPods: []string{}, Steps: []StepView{}, CurrentActions: []ActionView{}}
-		for _, v := range s.deploymentViews() {
+		for _, v := range s.deploymentViews(all) {
 			if v.ID == e.DeploymentID {
 				v := v
 				plan = &v

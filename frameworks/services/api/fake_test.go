@@ -130,10 +130,14 @@ func (f *fake) PutApp(ctx context.Context, a *app.App, force bool) (string, erro
 		return "", err
 	}
 	cur := f.apps[id]
-	if cur != nil && app.Diff(cur, a).None() {
+	cp := *a
+	// As the core does: a masked secret keeps the stored value.
+	if errs := cp.KeepMaskedSecrets(cur); errs != nil {
+		return "", errs
+	}
+	if cur != nil && app.Diff(cur, &cp).None() {
 		return "", nil
 	}
-	cp := *a
 	f.n++
 	cp.Version = f.now.Add(time.Duration(f.n) * time.Second).UTC().Format(time.RFC3339Nano)
 	f.apps[id] = &cp
@@ -148,6 +152,11 @@ func (f *fake) Preview(ctx context.Context, a *app.App) (core.Plan, error) {
 	defer f.mu.Unlock()
 	f.record("Preview %s", a.ID())
 	cur := f.apps[a.ID()]
+	cp := *a
+	if errs := cp.KeepMaskedSecrets(cur); errs != nil {
+		return core.Plan{}, errs
+	}
+	a = &cp
 	if cur == nil {
 		return core.Plan{Steps: []deploy.PlanStep{{Action: deploy.StartApplication, App: a.ID(), Instances: a.Instances, Launch: a.Instances}}, Create: true}, nil
 	}
@@ -261,6 +270,6 @@ func (f *fake) subscribers() int {
 
 func (f *fake) Info() Info {
 	return Info{Name: "agora-services", Version: "test", FrameworkID: "fw-1", Elected: true, Leader: "127.0.0.1:5050",
-		MarathonConfig: MarathonConfig{Master: "127.0.0.1:5050", FrameworkName: "services", Hostname: "127.0.0.1"},
+		MarathonConfig: MarathonConfig{Master: "127.0.0.1:5050", FrameworkName: "services", Hostname: "127.0.0.1", MesosUser: "agora"},
 		HTTPConfig:     HTTPConfig{HTTPPort: 5050}}
 }

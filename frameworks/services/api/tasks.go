@@ -37,9 +37,10 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
 	for _, a := range s.b.Apps() {
 		apps[a.ID()] = a
 	}
+	view := s.viewFilter(r)
 	out := []Task{}
 	for _, in := range s.b.Instances("") {
-		if want != nil && !contains(want, in.State) {
+		if (want != nil && !contains(want, in.State)) || !view(in.AppID) {
 			continue
 		}
 		out = append(out, taskView(apps[in.AppID], in))
@@ -59,7 +60,7 @@ func contains(l []string, s string) bool {
 // appTasks serves GET /v2/apps/{appId}/tasks.
 func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
 	a := s.existingApp(w, id)
-	if a == nil {
+	if a == nil || !s.mayView(w, r, id) {
 		return
 	}
 	out := []Task{}
@@ -77,7 +78,7 @@ func (s *server) killHostTasks(w http.ResponseWriter, r *http.Request, id string
 		return
 	}
 	a := s.existingApp(w, id)
-	if a == nil {
+	if a == nil || !s.mayWrite(w, r, a) {
 		return
 	}
 	host := r.URL.Query().Get("host")
@@ -104,7 +105,7 @@ func (s *server) killTask(w http.ResponseWriter, r *http.Request, id, taskID str
 		return
 	}
 	a := s.existingApp(w, id)
-	if a == nil {
+	if a == nil || !s.mayWrite(w, r, a) {
 		return
 	}
 	var found *core.Instance
