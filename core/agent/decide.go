@@ -63,6 +63,16 @@ func taskUser(info mesos.TaskInfo, fw *mesos.FrameworkInfo) string {
 	return ""
 }
 
+// runUser is the host user the agent asks the containerizer to run a task
+// as (containerizer.Spec.User): the task's user when it switches users,
+// else "" for the agent's own.
+func runUser(switchUser bool, info mesos.TaskInfo, fw *mesos.FrameworkInfo) string {
+	if !switchUser {
+		return ""
+	}
+	return taskUser(info, fw)
+}
+
 // maskedCommand is a command as the agent shows it: its secrets masked.
 func maskedCommand(cmd *mesos.CommandInfo) *mesos.CommandInfo {
 	if cmd == nil {

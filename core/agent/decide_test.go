@@ -218,3 +218,31 @@ func TestAdvertisedHostname(t *testing.T) {
 		t.Error("os.Hostname failure not reported")
 	}
 }
+
+func TestTaskAndRunUser(t *testing.T) {
+	fw := &mesos.FrameworkInfo{User: "alice"}
+	own := mesos.TaskInfo{Command: &mesos.CommandInfo{Value: "true", User: "bob"}}
+	inherit := mesos.TaskInfo{Command: &mesos.CommandInfo{Value: "true"}}
+	docker := mesos.TaskInfo{}
+	for _, tc := range []struct {
+		name       string
+		switchUser bool
+		info       mesos.TaskInfo
+		fw         *mesos.FrameworkInfo
+		task       string
+		run        string
+	}{
+		{"command.user wins", true, own, fw, "bob", "bob"},
+		{"framework user by default", true, inherit, fw, "alice", "alice"},
+		{"no command", true, docker, fw, "alice", "alice"},
+		{"no user at all", true, inherit, &mesos.FrameworkInfo{}, "", ""},
+		{"not switching runs as the agent", false, own, fw, "bob", ""},
+	} {
+		if got := taskUser(tc.info, tc.fw); got != tc.task {
+			t.Errorf("%s: taskUser = %q, want %q", tc.name, got, tc.task)
+		}
+		if got := runUser(tc.switchUser, tc.info, tc.fw); got != tc.run {
+			t.Errorf("%s: runUser = %q, want %q", tc.name, got, tc.run)
+		}
+	}
+}

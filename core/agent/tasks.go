@@ -207,6 +207,7 @@ func (a *Agent) handleRunTask(rt *agentapi.RunTask) {
 		Sandbox:     sandbox,
 		Env:         taskEnv(a.id, a.hostname, fid, tid, sandbox, limits.Ports),
 		Limits:      limits,
+		User:        runUser(a.cfg.switchUser(), rt.Task, &rt.Framework),
 	}
 	// What is launched goes to disk first, so a restart can always find (or
 	// clean up) the container: the launch waits for this commit.
@@ -511,7 +512,7 @@ func (a *Agent) subscribeLocked(port int32) agentapi.Call {
 			Container:   t.info.Container,
 			HealthCheck: t.info.HealthCheck,
 			KillPolicy:  t.info.KillPolicy,
-			User:        t.framework.User,
+			User:        taskUser(t.info, &t.framework),
 		}
 		if head, ok := a.updates.Head(k); ok {
 			mt.StatusUpdateState, mt.StatusUpdateUUID = head.State, head.UUID

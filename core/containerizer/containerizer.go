@@ -29,6 +29,12 @@ type Spec struct {
 	// Limits are the task's resources; containerizers enforce CPU and
 	// memory where the host allows.
 	Limits resources.Resources
+	// User is the host user the process containerizer runs the task as:
+	// the agent sets it to the task's user (command.user, else the
+	// framework's) when it switches users, and leaves it empty to run the
+	// task as the agent's own user. The docker containerizer ignores it: a
+	// container runs as command.user, else as its image's user.
+	User string `json:"user,omitempty"`
 }
 
 // Exit describes how a task ended.

@@ -22,6 +22,13 @@
 // cannot outrun the limits. When the memory limit kills a process of the
 // task, Exit.OOM is set.
 //
+// A task runs as Spec.User, which the agent sets to the task's user when
+// it switches users (Mesos's --switch_user). As root the containerizer
+// switches to that user and hands it the sandbox; a user unknown to the
+// host fails the launch, naming the user. An agent that is not root runs
+// tasks of its own user only, and fails the launch of any other, saying
+// how to fix it. An empty Spec.User runs the task as the agent's user.
+//
 // Containers implement containerizer.Execer: a command runs with the task's
 // environment, user and working directory, inside its cgroup.
 //
@@ -44,6 +51,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -231,10 +239,10 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*c
 		Dir:         spec.Sandbox,
 		LimitMB:     spec.Limits.Mem,
 	}
-	if name := spec.Task.Command.User; name != "" {
-		cred, err := runAs(name, spec.Sandbox, stdout, stderr)
+	if spec.User != "" {
+		cred, err := runAs(spec.User, os.Geteuid(), spec.Sandbox, stdout, stderr)
 		if err != nil {
-			return nil, fmt.Errorf("command.user: %w", err)
+			return nil, err
 		}
 		rec.Cred = credOf(cred)
 	}
@@ -385,21 +393,37 @@ func openOutputs(sandbox string) (stdout, stderr *os.File, err error) {
 	return stdout, stderr, nil
 }
 
-// runAs returns the credential of the named user and hands the sandbox and
-// output files to that user, as Mesos does when it switches users, so the
-// task can write in its working directory.
-func runAs(name, sandbox string, files ...*os.File) (*syscall.Credential, error) {
+// runAs returns the credential to run a task as the named user, nil when
+// that is the agent's own user. As root it hands the sandbox and output
+// files to the user, as Mesos does when it switches users, so the task can
+// write in its working directory (root still reads them). Any other agent
+// user cannot switch and refuses, as Mesos does.
+func runAs(name string, euid int, sandbox string, files ...*os.File) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, err
+		var unknown user.UnknownUserError
+		if errors.As(err, &unknown) {
+			return nil, fmt.Errorf("user %q (command.user, else the framework's user) does not exist on this host: create it, or run the task as a user that exists here", name)
+		}
+		return nil, fmt.Errorf("user %q: %w", name, err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+		return nil, fmt.Errorf("user %q: uid %q: %w", name, u.Uid, err)
 	}
 	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+		return nil, fmt.Errorf("user %q: gid %q: %w", name, u.Gid, err)
+	}
+	if int(uid) == euid {
+		return nil, nil
+	}
+	if euid != 0 {
+		self := strconv.Itoa(euid)
+		if me, err := user.LookupId(self); err == nil {
+			self = me.Username
+		}
+		return nil, fmt.Errorf("the task's user is %q but the agent runs as %q and only root can switch users: run the agent as root, run the task as %q, or start the agent with --switch_user=false", name, self, self)
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	if ids, err := u.GroupIds(); err == nil {
@@ -409,17 +433,48 @@ func runAs(name, sandbox string, files ...*os.File) (*syscall.Credential, error)
 			}
 		}
 	}
-	if int(uid) != os.Getuid() {
-		if err := os.Chown(sandbox, int(uid), int(gid)); err != nil {
-			return nil, fmt.Errorf("user %s: %w", name, err)
-		}
-		for _, f := range files {
-			if err := f.Chown(int(uid), int(gid)); err != nil {
-				return nil, fmt.Errorf("user %s: %w", name, err)
-			}
+	if err := searchable(filepath.Dir(sandbox), cred); err != nil {
+		return nil, fmt.Errorf("user %q cannot reach its sandbox %s: %w; make the agent's work directory and its parents searchable by other users (chmod o+x)", name, sandbox, err)
+	}
+	if err := os.Chown(sandbox, int(uid), int(gid)); err != nil {
+		return nil, fmt.Errorf("user %q: sandbox: %w", name, err)
+	}
+	for _, f := range files {
+		if err := f.Chown(int(uid), int(gid)); err != nil {
+			return nil, fmt.Errorf("user %q: %w", name, err)
 		}
 	}
 	return cred, nil
+}
+
+// searchable checks that cred may traverse dir and each of its parents,
+// which the task needs to enter its sandbox: the kernel would only say
+// "permission denied" about the program it failed to start.
+func searchable(dir string, cred *syscall.Credential) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			return fmt.Errorf("directory %s: %w", d, err)
+		}
+		if !canSearch(st.Mode, st.Uid, st.Gid, cred) {
+			return fmt.Errorf("directory %s (mode %04o, owner uid %d gid %d) is not searchable by it", d, st.Mode&0o7777, st.Uid, st.Gid)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// canSearch applies the kernel's permission check for execute (search) on
+// a directory: the owner's bit, else the group's, else others'.
+func canSearch(mode, uid, gid uint32, cred *syscall.Credential) bool {
+	switch {
+	case cred.Uid == uid:
+		return mode&0o100 != 0
+	case cred.Gid == gid || slices.Contains(cred.Groups, gid):
+		return mode&0o010 != 0
+	}
+	return mode&0o001 != 0
 }
 
 // unwrapExecError drops os/exec's "fork/exec" prefix wrapper but keeps the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -226,11 +227,14 @@ func TestLaunchErrors(t *testing.T) {
 		{"missing absolute path", &mesos.CommandInfo{Shell: &shell, Value: "/nonexistent/agora-prog"}, "/nonexistent/agora-prog: no such file or directory"},
 		{"secret variable", &mesos.CommandInfo{Value: "true", Environment: &mesos.Environment{
 			Variables: []mesos.EnvironmentVariable{{Name: "TOKEN", Type: "SECRET"}}}}, "TOKEN"},
-		{"unknown user", &mesos.CommandInfo{Value: "true", User: "agora-no-such-user"}, "agora-no-such-user"},
+		{"unknown user", &mesos.CommandInfo{Value: "true"}, `user "agora-no-such-user" (command.user, else the framework's user) does not exist on this host`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := shellSpec(t, "")
 			spec.Task.Command = tc.command
+			if tc.name == "unknown user" {
+				spec.User = "agora-no-such-user"
+			}
 			ctr, err := c.Launch(context.Background(), spec)
 			if err == nil {
 				ctr.Kill(0)
@@ -300,13 +304,56 @@ func TestRunAsUser(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(spec.Sandbox), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec.Task.Command.User = "nobody"
+	spec.User = "nobody"
 	exit := waitExit(t, launch(t, c, spec))
 	if exit.Code != 0 {
 		t.Fatalf("exit = %+v; stderr %q", exit, readSandbox(t, spec, "stderr"))
 	}
 	if got := readSandbox(t, spec, "stdout"); got != "nobody\n" {
 		t.Errorf("stdout = %q, want nobody", got)
+	}
+	// The task could write in its sandbox, which it owns now.
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "written-by-task", "stdout"} {
+		fi, err := os.Stat(filepath.Join(spec.Sandbox, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; strconv.Itoa(int(uid)) != nobody.Uid {
+			t.Errorf("sandbox/%s is owned by uid %d, want nobody (%s)", name, uid, nobody.Uid)
+		}
+	}
+}
+
+// TestCommandUserAloneDoesNotSwitch: the agent decides the user (Spec.User);
+// with user switching off it leaves Spec.User empty and the task runs as
+// the agent's user whatever command.user says.
+func TestCommandUserAloneDoesNotSwitch(t *testing.T) {
+	c := newTestContainerizer(t, Config{})
+	spec := shellSpec(t, "id -u")
+	spec.Task.Command.User = "nobody"
+	if exit := waitExit(t, launch(t, c, spec)); exit.Code != 0 {
+		t.Fatalf("exit = %+v", exit)
+	}
+	if got, want := readSandbox(t, spec, "stdout"), strconv.Itoa(os.Geteuid())+"\n"; got != want {
+		t.Errorf("task ran as uid %q, want the agent's %q", got, want)
+	}
+}
+
+// TestSecretReachesTheTask: a SECRET variable's data is in the task's
+// environment.
+func TestSecretReachesTheTask(t *testing.T) {
+	c := newTestContainerizer(t, Config{})
+	spec := shellSpec(t, `echo "$DB_PASSWORD"`)
+	spec.Task.Command.Environment = &mesos.Environment{Variables: []mesos.EnvironmentVariable{
+		{Name: "DB_PASSWORD", Type: "SECRET", Secret: &mesos.Secret{Type: "VALUE", Value: &mesos.SecretValue{Data: []byte("s3cret")}}},
+	}}
+	waitExit(t, launch(t, c, spec))
+	if got := readSandbox(t, spec, "stdout"); got != "s3cret\n" {
+		t.Errorf("stdout = %q, want the secret", got)
 	}
 }
 

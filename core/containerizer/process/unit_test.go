@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -264,5 +266,53 @@ func BenchmarkLaunch(b *testing.B) {
 				os.Remove(filepath.Join(c.cgroups.cpu, c.cgroups.parent))
 			}
 		})
+	}
+}
+
+// TestRunAsWithoutRoot: an agent that is not root runs tasks of its own
+// user as they are and refuses any other, saying how to fix it.
+func TestRunAsWithoutRoot(t *testing.T) {
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody on this host")
+	}
+	euid, _ := strconv.Atoi(nobody.Uid)
+	sandbox := t.TempDir()
+	cred, err := runAs("nobody", euid, sandbox)
+	if err != nil || cred != nil {
+		t.Fatalf("own user: cred %+v, err %v; want to run as is", cred, err)
+	}
+	_, err = runAs("root", euid, sandbox)
+	if err == nil {
+		t.Fatal("an agent running as nobody switched to root")
+	}
+	for _, want := range []string{`task's user is "root"`, `agent runs as "nobody"`, "run the agent as root", `run the task as "nobody"`, "--switch_user=false"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := runAs("agora-no-such-user", 0, sandbox); err == nil || !strings.Contains(err.Error(), `"agora-no-such-user"`) || !strings.Contains(err.Error(), "does not exist on this host") {
+		t.Errorf("unknown user: %v", err)
+	}
+}
+
+// TestRunAsUnreachableSandbox: a sandbox under a directory the task's user
+// cannot enter fails the launch saying which directory, not with the
+// kernel's "permission denied" about /bin/sh.
+func TestRunAsUnreachableSandbox(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("switching users needs root; running as uid %d", os.Geteuid())
+	}
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sandbox := filepath.Join(private, "sandbox")
+	if err := os.Mkdir(sandbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runAs("nobody", 0, sandbox)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach its sandbox") || !strings.Contains(err.Error(), private+" (mode 0700") {
+		t.Fatalf("error %v, want one naming %s", err, private)
 	}
 }
