@@ -34,7 +34,7 @@ type AppStatus struct {
 // own MarshalJSON would otherwise be promoted and drop the status), then
 // the status fields.
 func (v AppView) MarshalJSON() ([]byte, error) {
-	def, err := json.Marshal(v.App)
+	def, err := v.App.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,12 @@
 //     ("container.portMappings[1].containerPort"); FieldErrors renders
 //     Marathon's 422 body.
 //   - Diff tells a scale-only change from one that needs new instances.
+//   - Secrets: env variables may reference a declared secret, as in
+//     Marathon ("env": {"DB_PASSWORD": {"secret": "db"}}); Agora has no
+//     secret store, so a secret's value is given inline ("secrets": {"db":
+//     {"value": "..."}}) and Marathon's "source" is refused by name. Masked
+//     is the only form an answer may show; KeepMaskedSecrets turns a masked
+//     value sent back into the stored one.
 //
 // The package is pure: no I/O, no clock.
 package app

@@ -36,6 +36,10 @@
 //     Config.ServicePorts. Ports live in the app definitions, so they
 //     survive Recover. A taken port is an app.FieldErrors naming the field.
 //   - Preview answers what PutApp would do without changing anything.
+//   - A secret whose value is mesos.SecretMask (a definition read from the
+//     API and sent back) keeps the stored value; with none stored it is an
+//     app.FieldErrors. A changed secret value restarts the app, as env does.
+//     TaskInfos carry referenced secrets as SECRET env variables.
 //
 // Core is not goroutine-safe: the driver owns it.
 package core
