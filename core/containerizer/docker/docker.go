@@ -9,12 +9,23 @@
 //     (Orphans) and nothing else.
 //   - Network BRIDGE (default), HOST or NONE; port mappings publish host
 //     ports, which must be among the task's port resources, on
-//     Config.HostIP. Privileged containers only with AllowPrivileged. Of the
-//     docker run options (parameters) only env, init, label, read-only,
-//     stop-signal, user and workdir are accepted.
+//     Config.HostIP. Of the docker run options (parameters) only env, init,
+//     label, read-only, stop-signal, user and workdir are accepted.
+//   - Safe by default: containers are privileged only with AllowPrivileged
+//     and always run with the no-new-privileges security option. A
+//     container runs as command.user (a user of the image, name or
+//     uid[:gid]) when set, else as the image's default user: Docker's
+//     isolation is the boundary, as in Mesos's Docker containerizer, so
+//     the framework's user (a host user) is not applied inside images and
+//     the agent's switch_user setting does not concern containers.
 //   - The sandbox is bind-mounted at /mnt/mesos/sandbox, which is also the
-//     working directory and MESOS_SANDBOX; volumes bind host paths (relative
-//     ones inside the sandbox) read-write or read-only.
+//     working directory and MESOS_SANDBOX; volumes bind host paths
+//     read-write or read-only. A relative host path is inside the sandbox
+//     and must stay there; an absolute one must be one of
+//     Config.AllowedHostPaths or under one (none by default). Both are
+//     checked with their symlinks resolved, and the resolved path is what
+//     is bound; a denied volume fails the launch naming
+//     container.volumes[i].host_path and --docker_allowed_host_paths.
 //   - A shell command runs as /bin/sh -c value in place of the image's
 //     entrypoint; otherwise a value replaces the entrypoint and the
 //     arguments are the command; no command runs the image's default.
@@ -49,6 +60,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +95,11 @@ type Config struct {
 	HostIP string
 	// AllowPrivileged lets tasks ask for privileged containers.
 	AllowPrivileged bool
+	// AllowedHostPaths are the absolute host directories a task's volume
+	// may bind: a volume's host_path must be one of them or under one,
+	// after cleaning and resolving symlinks. Empty allows only host paths
+	// relative to the sandbox (which stay inside it).
+	AllowedHostPaths []string
 	// LaunchTimeout bounds creating and starting a container, a pull
 	// included. Zero means DefaultLaunchTimeout.
 	LaunchTimeout time.Duration
@@ -104,6 +121,11 @@ func (c Config) Validate() error {
 	}
 	if c.HostIP != "" && net.ParseIP(c.HostIP) == nil {
 		return fmt.Errorf("host_ip: %q is not an IP address", c.HostIP)
+	}
+	for i, p := range c.AllowedHostPaths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("allowed_host_paths[%d]: %q is not an absolute path", i, p)
+		}
 	}
 	return nil
 }
@@ -203,6 +225,11 @@ func (c *Containerizer) launch(ctx context.Context, spec containerizer.Spec) (*d
 		return nil, fmt.Errorf("sandbox: %w", err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("sandbox: %s is not a directory", spec.Sandbox)
+	}
+	// Before any directory is made: a link the task left in its sandbox
+	// must not make the agent create directories elsewhere.
+	if err := confineBinds(p, spec.Sandbox, c.cfg.AllowedHostPaths, resolveExisting); err != nil {
+		return nil, err
 	}
 	for _, dir := range p.mkdirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

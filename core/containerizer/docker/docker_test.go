@@ -268,8 +268,8 @@ func TestBridgePortMapping(t *testing.T) {
 }
 
 func TestVolumes(t *testing.T) {
-	h := newHarness(t, Config{})
 	ro := t.TempDir()
+	h := newHarness(t, Config{AllowedHostPaths: []string{filepath.Dir(ro)}})
 	if err := os.WriteFile(filepath.Join(ro, "config"), []byte("read me\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +291,62 @@ if echo data > /data/out; then echo rw-ok; fi`)
 	}
 	if got := file(t, s, "state/out"); got != "data\n" {
 		t.Errorf("sandbox-relative RW volume holds %q, want the task's write", got)
+	}
+}
+
+// TestHostPathsOutsideTheAllowlistAreRefused: nothing runs, and the error
+// says which volume, which path and which flag allows it.
+func TestHostPathsOutsideTheAllowlistAreRefused(t *testing.T) {
+	allowed := t.TempDir()
+	h := newHarness(t, Config{AllowedHostPaths: []string{allowed}})
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(allowed, "link-out")); err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"/etc", outside, filepath.Join(allowed, "link-out"), filepath.Join(allowed, "..")} {
+		s := h.spec("cat /host/* || true")
+		s.Task.Container.Volumes = []mesos.Volume{{ContainerPath: "/host", HostPath: host, Mode: "RO"}}
+		_, err := h.cz.Launch(context.Background(), s)
+		if err == nil || !strings.Contains(err.Error(), "container.volumes[0].host_path") || !strings.Contains(err.Error(), host) ||
+			!strings.Contains(err.Error(), "--docker_allowed_host_paths") {
+			t.Errorf("volume of %s: %v, want a refusal naming the field, the path and the flag", host, err)
+		}
+		if !h.gone(s.ContainerID) {
+			t.Errorf("a refused launch (%s) left a container", host)
+		}
+	}
+	// A link the task left in its sandbox does not take a relative volume
+	// out of it.
+	s := h.spec("true")
+	if err := os.Symlink("/etc", filepath.Join(s.Sandbox, "conf")); err != nil {
+		t.Fatal(err)
+	}
+	s.Task.Container.Volumes = []mesos.Volume{{ContainerPath: "/conf", HostPath: "conf"}}
+	if _, err := h.cz.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "leads out of the sandbox") {
+		t.Errorf("sandbox link to /etc: %v", err)
+	}
+}
+
+// TestContainersRunUnprivilegedAsTheirUser: no-new-privileges is always on;
+// command.user picks the container's user, else the image's; a SECRET
+// variable reaches the container.
+func TestContainersRunUnprivilegedAsTheirUser(t *testing.T) {
+	h := newHarness(t, Config{})
+	script := `echo "$(id -u) $(grep NoNewPrivs /proc/self/status | tr -d '\t ') $DB_PASSWORD"`
+	secret := &mesos.Environment{Variables: []mesos.EnvironmentVariable{
+		{Name: "DB_PASSWORD", Type: "SECRET", Secret: &mesos.Secret{Type: "VALUE", Value: &mesos.SecretValue{Data: []byte("s3cret")}}},
+	}}
+	for user, want := range map[string]string{"": "0 NoNewPrivs:1 s3cret\n", "65534": "65534 NoNewPrivs:1 s3cret\n"} {
+		s := h.spec(script)
+		s.Task.Command.User = user
+		s.User = "ignored-host-user"
+		s.Task.Command.Environment = secret
+		if e := h.wait(h.launch(s)); e.Code != 0 {
+			t.Fatalf("user %q: %+v, stderr %q", user, e, file(t, s, "stderr"))
+		}
+		if got := file(t, s, "stdout"); got != want {
+			t.Errorf("command.user %q: stdout %q, want %q", user, got, want)
+		}
 	}
 }
 

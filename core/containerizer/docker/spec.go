@@ -3,7 +3,9 @@ package docker
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -53,6 +55,17 @@ type plan struct {
 	// name; they are created before the container so that the mounts do
 	// not fail and are owned like the sandbox.
 	mkdirs []string
+	// binds are the task's volumes, which confineBinds checks against the
+	// sandbox and the allowed host paths once symlinks are resolved.
+	binds []bind
+}
+
+// bind is one task volume among host.Mounts.
+type bind struct {
+	mount    int    // index in host.Mounts
+	field    string // container.volumes[i]
+	relative bool   // inside the sandbox
+	mkdir    int    // index in mkdirs, -1 if none
 }
 
 // buildPlan translates a task into a Docker container: image, network and
@@ -92,6 +105,9 @@ func buildPlan(cfg Config, spec containerizer.Spec) (*plan, error) {
 		},
 		host: &container.HostConfig{
 			Privileged: di.Privileged,
+			// No process of the task gains privileges through setuid
+			// binaries or file capabilities.
+			SecurityOpt: []string{"no-new-privileges"},
 			// Logs are copied into the sandbox from the daemon's own log,
 			// which must be readable (json-file is) and must not grow
 			// without bound for a long-running task.
@@ -114,6 +130,10 @@ func buildPlan(cfg Config, spec containerizer.Spec) (*plan, error) {
 	env, err := environ(spec.Env, spec.Task.Command)
 	if err != nil {
 		return nil, err
+	}
+	if cmd := spec.Task.Command; cmd != nil && cmd.User != "" {
+		// A user of the image (name or uid[:gid]); unset, the image's own.
+		p.config.User = cmd.User
 	}
 	if err := setParameters(p, env, di.Parameters); err != nil {
 		return nil, err
@@ -229,17 +249,104 @@ func setMounts(p *plan, sandbox string, vols []mesos.Volume) error {
 			return fmt.Errorf("%s.host_path: empty (Docker volumes without a host path are not supported)", field)
 		}
 		src := v.HostPath
+		b := bind{mount: len(p.host.Mounts), field: field, mkdir: -1}
 		if !filepath.IsAbs(src) {
 			rel := filepath.Clean(src)
 			if rel == ".." || strings.HasPrefix(rel, "../") {
 				return fmt.Errorf("%s.host_path: relative path %q leaves the sandbox", field, v.HostPath)
 			}
 			src = filepath.Join(sandbox, rel)
+			b.relative, b.mkdir = true, len(p.mkdirs)
 			p.mkdirs = append(p.mkdirs, src)
 		}
+		p.binds = append(p.binds, b)
 		p.host.Mounts = append(p.host.Mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Clean(src), Target: target, ReadOnly: ro})
 	}
 	return nil
+}
+
+// AllowedHostPathsFlag is the agent flag that fills Config.AllowedHostPaths;
+// denials name it so an operator knows what to change.
+const AllowedHostPathsFlag = "--docker_allowed_host_paths"
+
+// confineBinds checks each volume's host path once resolve (symlinks of
+// its existing part resolved, see resolveExisting) has said where it
+// really leads: a relative one must stay inside the sandbox, an absolute
+// one must be an allowed host path or under one. The mounts and the
+// directories to create are rewritten to the resolved paths, so Docker
+// binds what was checked rather than following the links again.
+func confineBinds(p *plan, sandbox string, allowed []string, resolve func(string) (string, error)) error {
+	realSandbox, err := resolve(sandbox)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	for _, b := range p.binds {
+		m := &p.host.Mounts[b.mount]
+		real, err := resolve(m.Source)
+		if err != nil {
+			return fmt.Errorf("%s.host_path: %w", b.field, err)
+		}
+		if b.relative {
+			if !under(real, realSandbox) {
+				return fmt.Errorf("%s.host_path: %s leads out of the sandbox (to %s)", b.field, m.Source, real)
+			}
+		} else if !allowedPath(real, allowed, resolve) {
+			what := "this agent allows no host paths, only paths relative to the sandbox"
+			if len(allowed) > 0 {
+				what = fmt.Sprintf("it is not under an allowed host path %q", allowed)
+			}
+			shown := m.Source
+			if real != m.Source {
+				shown = fmt.Sprintf("%s (really %s)", m.Source, real)
+			}
+			return fmt.Errorf("%s.host_path: binding %s is not allowed: %s; add it to %s to allow it", b.field, shown, what, AllowedHostPathsFlag)
+		}
+		m.Source = real
+		if b.mkdir >= 0 {
+			p.mkdirs[b.mkdir] = real
+		}
+	}
+	return nil
+}
+
+// allowedPath reports whether real is one of the allowed directories or
+// under one, each allowed directory's own symlinks resolved.
+func allowedPath(real string, allowed []string, resolve func(string) (string, error)) bool {
+	for _, a := range allowed {
+		ra, err := resolve(a)
+		if err == nil && under(real, ra) {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether p is dir or inside it; both are clean.
+func under(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// resolveExisting cleans an absolute path and resolves the symlinks of
+// its longest existing prefix; the rest, which does not exist, cannot
+// hold links. A link to a missing target is an error: where it would lead
+// once created is not known.
+func resolveExisting(p string) (string, error) {
+	p = filepath.Clean(p)
+	rest := ""
+	for d := p; ; d = filepath.Dir(d) {
+		_, err := os.Lstat(d)
+		if err == nil {
+			real, err := filepath.EvalSymlinks(d)
+			if err != nil {
+				return "", fmt.Errorf("%s holds a link to a missing path: %w", d, err)
+			}
+			return filepath.Join(real, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			return "", err
+		}
+		rest = filepath.Join(filepath.Base(d), rest)
+	}
 }
 
 // setCommand applies the task's command as Mesos does: a shell command

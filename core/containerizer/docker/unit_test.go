@@ -91,9 +91,12 @@ func TestPlanErrorsNameTheField(t *testing.T) {
 		{"volume over the sandbox", func(s *containerizer.Spec) {
 			s.Task.Container.Volumes = []mesos.Volume{{ContainerPath: "/mnt/mesos/sandbox/", HostPath: "/srv"}}
 		}, Config{}, "container.volumes[0].container_path: /mnt/mesos/sandbox is mounted twice"},
-		{"secret env", func(s *containerizer.Spec) {
+		{"secret env without a secret", func(s *containerizer.Spec) {
 			s.Task.Command.Environment = &mesos.Environment{Variables: []mesos.EnvironmentVariable{{Name: "PW", Type: "SECRET"}}}
-		}, Config{}, "command.environment.variables[0] (PW): type SECRET is not supported"},
+		}, Config{}, "command.environment.variables[0] (PW).secret: missing"},
+		{"secret reference", func(s *containerizer.Spec) {
+			s.Task.Command.Environment = &mesos.Environment{Variables: []mesos.EnvironmentVariable{{Name: "PW", Type: "SECRET", Secret: &mesos.Secret{Type: "REFERENCE"}}}}
+		}, Config{}, "command.environment.variables[0] (PW).secret: type REFERENCE is not supported"},
 		{"hostname with host network", func(s *containerizer.Spec) {
 			s.Task.Container.Docker.Network = "HOST"
 			s.Task.Container.Hostname = "web"
