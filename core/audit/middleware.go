@@ -34,10 +34,13 @@ func namesCall(path string) bool {
 // as part of the whole body; a call whose type starts with "GET_" is a
 // read and not recorded, unless the body is longer than the peek (then
 // the type is not certain and the request is recorded). principal names
-// the caller; now is the clock. A nil Log records nothing.
+// the caller; now is the clock (nil: time.Now). A nil Log records nothing.
 func Middleware(next http.Handler, l *Log, principal func(*http.Request) string, now func() time.Time) http.Handler {
 	if l == nil {
 		return next
+	}
+	if now == nil {
+		now = time.Now
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {

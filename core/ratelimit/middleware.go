@@ -11,10 +11,14 @@ import (
 // Middleware lets a request through to next when its principal's bucket
 // has a token at now(), and otherwise answers 429 Too Many Requests with
 // Retry-After in whole seconds (at least 1) and a body naming the
-// principal and its limit. A nil Limiter lets everything through.
+// principal and its limit. now is the clock (nil: time.Now). A nil
+// Limiter lets everything through.
 func Middleware(next http.Handler, l *Limiter, principal func(*http.Request) string, now func() time.Time) http.Handler {
 	if l == nil {
 		return next
+	}
+	if now == nil {
+		now = time.Now
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := ""
