@@ -42,6 +42,19 @@
 //     update with `healthy` set and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
 //     too many failures in a row kill the task, reported TASK_KILLED,
 //     unhealthy, with the same reason.
+//   - Safe defaults: a task runs as its user (command.user, else its
+//     framework's user) when Config.SwitchUser is on (the default; see
+//     containerizer.Spec.User and the process containerizer for what
+//     happens when the agent is not root). The /files endpoints resolve a
+//     path inside the one sandbox it names and never follow a link out of
+//     it; Config.AuthorizeSandbox decides by the task's user, and
+//     Config.Middleware and WrapListener guard the whole API. Every request
+//     to the master goes through Config.Transport (credentials, TLS); a
+//     master that refuses SUBSCRIBE with 401/403 is logged as "agent is not
+//     allowed" at every retry. SECRET environment variables reach the task
+//     but are masked wherever the agent shows a command; the checkpoint
+//     keeps them (a restart needs them) in files only the agent's user can
+//     read.
 //
 // The decisions (containerizer choice, task environment, state from a
 // container's exit, kill grace, recovery of each task, update queueing,
@@ -156,6 +169,9 @@ type Config struct {
 	// Middleware, if set, wraps the whole HTTP API (authentication,
 	// audit...).
 	Middleware func(http.Handler) http.Handler
+	// WrapListener, if set, wraps the HTTP API's listener, e.g. to serve
+	// TLS on it; Addr stays the address listened on.
+	WrapListener func(net.Listener) net.Listener
 	// Transport carries every request to the master, the SUBSCRIBE stream
 	// and the calls alike, so it can add credentials (an Authorization
 	// header) and TLS settings for an https:// master. Nil means a clone of
@@ -444,6 +460,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.addr = ln.Addr().String()
 	a.mu.Unlock()
+	if a.cfg.WrapListener != nil {
+		ln = a.cfg.WrapListener(ln)
+	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

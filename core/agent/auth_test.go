@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -107,4 +109,27 @@ func TestRefusedAgentSaysSoEveryAttempt(t *testing.T) {
 		t.Fatalf("a refused agent registered as %q", a.ID())
 	}
 	t.Log(denials()[0])
+}
+
+// TestWrapListenerServesTLS: the agent's API is served through the wrapped
+// listener, so an operator's TLS applies to /files and /state.
+func TestWrapListenerServesTLS(t *testing.T) {
+	m := newFakeMaster(t, time.Second)
+	certs := httptest.NewTLSServer(http.NotFoundHandler())
+	defer certs.Close()
+	cfg := testConfig(t, m)
+	cfg.WrapListener = func(ln net.Listener) net.Listener { return tls.NewListener(ln, certs.TLS) }
+	a := startAgent(t, cfg, newFakeProcess())
+	resp, err := certs.Client().Get("https://" + a.Addr() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("GET /health over TLS: %s, tls %v", resp.Status, resp.TLS != nil)
+	}
+	if resp, err := http.Get("http://" + a.Addr() + "/health"); err == nil && resp.StatusCode == 200 {
+		resp.Body.Close()
+		t.Fatal("plain HTTP answered on a TLS listener")
+	}
 }
