@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/agentapi"
 	"agora/core/mesos"
 	"agora/core/resources"
@@ -55,7 +56,7 @@ func (m *Master) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	stream := r.Header.Get(agentapi.StreamHeader)
-	if e := m.exec(r.Context(), "agent call "+call.Type, func() { err = m.handleAgentCall(stream, &call) }); e != nil {
+	if e := m.exec(r.Context(), "agent call "+call.Type, func() { err = m.handleAgentCall(principalOf(r), stream, &call) }); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -81,9 +82,14 @@ func (m *Master) agentSubscribe(w http.ResponseWriter, r *http.Request, call *ag
 		writeError(w, badRequest("subscribe.agent_info.hostname: required"))
 		return
 	}
+	principal := principalOf(r)
+	if err := m.authorize(principal, acl.RegisterAgents, s.AgentInfo.Hostname); err != nil {
+		writeError(w, err)
+		return
+	}
 	out := newOutbox()
 	var id, streamID string
-	if e := m.exec(r.Context(), "agent call SUBSCRIBE", func() { id, streamID, err = m.registerAgent(s, total, out) }); e != nil {
+	if e := m.exec(r.Context(), "agent call SUBSCRIBE", func() { id, streamID, err = m.registerAgent(principal, s, total, out) }); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -105,7 +111,7 @@ func (m *Master) agentSubscribe(w http.ResponseWriter, r *http.Request, call *ag
 
 // registerAgent admits a new agent or re-registers a known one and
 // reconciles the tasks it reports with the master's view.
-func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources, out *outbox) (string, string, error) {
+func (m *Master) registerAgent(principal string, s *agentapi.Subscribe, total resources.Resources, out *outbox) (string, string, error) {
 	now := m.now()
 	info := s.AgentInfo
 	var a *agent
@@ -117,6 +123,12 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 			return info.ID.Value, streamID, nil
 		}
 		a = m.agents[info.ID.Value]
+		if a != nil {
+			if err := m.samePrincipal(principal, a.principal, "agent "+a.id); err != nil {
+				return "", "", err
+			}
+			a.principal = principal
+		}
 	}
 	streamID := newUUID()
 	fresh := a == nil
@@ -125,7 +137,7 @@ func (m *Master) registerAgent(s *agentapi.Subscribe, total resources.Resources,
 		if info.ID != nil && info.ID.Value != "" {
 			id = info.ID.Value // an agent this master lost track of keeps its id
 		}
-		a = &agent{id: id, tasks: map[taskKey]*task{}, offers: map[string]*offer{}, registered: now}
+		a = &agent{id: id, principal: principal, tasks: map[taskKey]*task{}, offers: map[string]*offer{}, registered: now}
 		m.agents[id] = a
 		m.cfg.Logf("agent %s at %s:%d registered with %s", id, info.Hostname, info.Port, total)
 	} else {
@@ -253,10 +265,13 @@ func (m *Master) isCompletedFramework(id string) bool {
 }
 
 // handleAgentCall runs UPDATE and PONG on the loop.
-func (m *Master) handleAgentCall(streamID string, c *agentapi.Call) error {
+func (m *Master) handleAgentCall(principal, streamID string, c *agentapi.Call) error {
 	a := m.agents[c.AgentID.Value]
 	if a == nil {
 		return &apiError{http.StatusNotFound, fmt.Sprintf("agent_id: agent %q is not registered; SUBSCRIBE first", c.AgentID.Value)}
+	}
+	if err := m.samePrincipal(principal, a.principal, "agent "+a.id); err != nil {
+		return err
 	}
 	if a.streamID == "" || streamID != a.streamID {
 		return badRequest("%s header: %q does not match the agent's current subscription", agentapi.StreamHeader, streamID)

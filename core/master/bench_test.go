@@ -33,7 +33,7 @@ func BenchmarkMasterCycle(b *testing.B) {
 				res, _ := resources.Parse("cpus:8;mem:32768;disk:100000;ports:[31000-32000]")
 				for i := 0; i < agents; i++ {
 					sub := &agentapi.Subscribe{AgentInfo: mesos.AgentInfo{Hostname: fmt.Sprintf("host%d", i), Port: 5051}, Containerizers: []string{"process"}}
-					if _, _, err := m.registerAgent(sub, res, newOutbox()); err != nil {
+					if _, _, err := m.registerAgent("", sub, res, newOutbox()); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -120,7 +120,7 @@ func benchFailover(b *testing.B, st store.Store, agents int) {
 	subs := make([]*agentapi.Subscribe, agents)
 	for i := range subs {
 		sub := &agentapi.Subscribe{AgentInfo: mesos.AgentInfo{Hostname: fmt.Sprintf("host%d", i), Port: 5051}, Containerizers: []string{"process"}}
-		id, _, err := m0.registerAgent(sub, res, newOutbox())
+		id, _, err := m0.registerAgent("", sub, res, newOutbox())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func benchFailover(b *testing.B, st store.Store, agents int) {
 		recoverTime += time.Since(start)
 		start = time.Now()
 		for _, sub := range subs {
-			if _, _, err := m.registerAgent(sub, res, newOutbox()); err != nil {
+			if _, _, err := m.registerAgent("", sub, res, newOutbox()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -23,6 +23,7 @@ import (
 // testMaster is a master on a loopback httptest server with short timers.
 type testMaster struct {
 	*Master
+	auth   string // Authorization header of the helpers' requests (see as)
 	srv    *httptest.Server
 	st     store.Store
 	cancel context.CancelFunc
@@ -57,6 +58,25 @@ func startMaster(t testing.TB, cfg Config) *testMaster {
 	go func() { m.Run(ctx); close(tm.done) }()
 	t.Cleanup(tm.stop)
 	return tm
+}
+
+// as returns the master seen by a caller with this bearer token.
+func (tm *testMaster) as(token string) *testMaster {
+	c := *tm
+	c.auth = "Bearer " + token
+	return &c
+}
+
+// hdr adds the caller's Authorization to a request's extra headers.
+func (tm *testMaster) hdr(kv ...string) map[string]string {
+	h := map[string]string{}
+	if tm.auth != "" {
+		h["Authorization"] = tm.auth
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = kv[i+1]
+	}
+	return h
 }
 
 func (tm *testMaster) stop() {
@@ -95,12 +115,17 @@ func post(t testing.TB, url string, body any, hdr map[string]string) (*http.Resp
 }
 
 // stream reads RecordIO-framed JSON events into a channel.
-func stream[T any](t testing.TB, url string, body any) (chan T, http.Header, func()) {
+func stream[T any](t testing.TB, url string, body any, hdr ...map[string]string) (chan T, http.Header, func()) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	for _, h := range hdr {
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("subscribe %s: %v", url, err)
@@ -157,7 +182,7 @@ func (tm *testMaster) agent(t testing.TB, res string, sub *agentapi.Subscribe) *
 	if sub.Containerizers == nil {
 		sub.Containerizers = []string{"process"}
 	}
-	ch, hdr, stop := stream[agentapi.Event](t, tm.srv.URL+agentapi.Path, agentapi.Call{Type: agentapi.CallSubscribe, Subscribe: sub})
+	ch, hdr, stop := stream[agentapi.Event](t, tm.srv.URL+agentapi.Path, agentapi.Call{Type: agentapi.CallSubscribe, Subscribe: sub}, tm.hdr())
 	fa := &fakeAgent{t: t, tm: tm, streamID: hdr.Get(agentapi.StreamHeader), events: make(chan agentapi.Event, 1000), stop: stop, autoPong: true}
 	reg := <-ch
 	if reg.Type != agentapi.EventRegistered {
@@ -172,6 +197,9 @@ func (tm *testMaster) agent(t testing.TB, res string, sub *agentapi.Subscribe) *
 					b, _ := json.Marshal(agentapi.Call{Type: agentapi.CallPong, AgentID: &mesos.AgentID{Value: fa.id}})
 					req, _ := http.NewRequest("POST", tm.srv.URL+agentapi.Path, bytes.NewReader(b))
 					req.Header.Set(agentapi.StreamHeader, fa.streamID)
+					if tm.auth != "" {
+						req.Header.Set("Authorization", tm.auth)
+					}
 					if resp, err := http.DefaultClient.Do(req); err == nil {
 						resp.Body.Close()
 					}
@@ -212,7 +240,7 @@ func (fa *fakeAgent) updateLatest(fid string, taskID, state, latest string, uuid
 	fa.t.Helper()
 	s := mesos.TaskStatus{TaskID: mesos.TaskID{Value: taskID}, State: state, Source: mesos.SourceExecutor, AgentID: &mesos.AgentID{Value: fa.id}, UUID: []byte(uuid)}
 	resp, body := post(fa.t, fa.tm.srv.URL+agentapi.Path, agentapi.Call{Type: agentapi.CallUpdate, AgentID: &mesos.AgentID{Value: fa.id},
-		Update: &agentapi.Update{FrameworkID: mesos.FrameworkID{Value: fid}, Status: s, LatestState: latest}}, map[string]string{agentapi.StreamHeader: fa.streamID})
+		Update: &agentapi.Update{FrameworkID: mesos.FrameworkID{Value: fid}, Status: s, LatestState: latest}}, fa.tm.hdr(agentapi.StreamHeader, fa.streamID))
 	if resp.StatusCode != 202 {
 		fa.t.Fatalf("UPDATE: %d %s", resp.StatusCode, body)
 	}
@@ -234,7 +262,7 @@ func (tm *testMaster) framework(t testing.TB, info mesos.FrameworkInfo) *testFra
 	if info.Name == "" {
 		info.Name = "test"
 	}
-	ch, hdr, stop := stream[mesos.Event](t, tm.srv.URL+"/api/v1/scheduler", mesos.Call{Type: mesos.CallSubscribe, FrameworkID: info.ID, Subscribe: &mesos.CallSubscribeBody{FrameworkInfo: info}})
+	ch, hdr, stop := stream[mesos.Event](t, tm.srv.URL+"/api/v1/scheduler", mesos.Call{Type: mesos.CallSubscribe, FrameworkID: info.ID, Subscribe: &mesos.CallSubscribeBody{FrameworkInfo: info}}, tm.hdr())
 	f := &testFramework{t: t, tm: tm, streamID: hdr.Get("Mesos-Stream-Id"), events: ch, stop: stop}
 	if f.streamID == "" {
 		t.Fatal("SUBSCRIBE response has no Mesos-Stream-Id header")
@@ -290,7 +318,7 @@ func (f *testFramework) call(c mesos.Call) (int, string) {
 	if c.FrameworkID == nil {
 		c.FrameworkID = &mesos.FrameworkID{Value: f.id}
 	}
-	resp, body := post(f.t, f.tm.srv.URL+"/api/v1/scheduler", c, map[string]string{"Mesos-Stream-Id": f.streamID})
+	resp, body := post(f.t, f.tm.srv.URL+"/api/v1/scheduler", c, f.tm.hdr("Mesos-Stream-Id", f.streamID))
 	return resp.StatusCode, strings.TrimSpace(body)
 }
 

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/allocator"
 	"agora/core/mesos"
 	"agora/core/store"
@@ -60,6 +61,19 @@ type Config struct {
 	// MaxCompletedTasks and MaxCompletedFrameworks bound history; defaults 1000 and 50.
 	MaxCompletedTasks      int
 	MaxCompletedFrameworks int
+
+	// Authenticated means an authentication middleware in front of
+	// Handler puts every request's principal in its context
+	// (authn.WithPrincipal): frameworks must then declare that principal,
+	// and agents and frameworks may act only for what they registered.
+	Authenticated bool
+	// ACLs are the access control lists in force; nil allows everything.
+	// The master loads the stored ones at recovery and changes them through
+	// UPDATE_ACLS (security.go).
+	ACLs *acl.Authorizer
+	// ACLFile is the --acls file's content (nil: none given); it is applied
+	// at recovery when it differs from the file last applied.
+	ACLFile []byte
 
 	Logf func(format string, args ...any)
 	// Now is the clock; default time.Now. Tests pass a fake.

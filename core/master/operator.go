@@ -1,12 +1,14 @@
 package master
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"sort"
 
+	"agora/core/acl"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
@@ -18,10 +20,30 @@ type operatorCall struct {
 	MarkAgentGone *struct {
 		AgentID mesos.AgentID `json:"agent_id"`
 	} `json:"mark_agent_gone,omitempty"`
+	Teardown *struct {
+		FrameworkID mesos.FrameworkID `json:"framework_id"`
+	} `json:"teardown,omitempty"`
+	UpdateACLs *struct {
+		ACLs json.RawMessage `json:"acls"`
+	} `json:"update_acls,omitempty"`
 }
 
-// MarkAgentGone is the operator call that removes an agent for good.
-const MarkAgentGone = "MARK_AGENT_GONE"
+// Operator calls beyond the read-only GET_* ones. GET_ACLS and UPDATE_ACLS
+// are Agora's: Mesos reads its ACLs from a flag only.
+const (
+	MarkAgentGone = "MARK_AGENT_GONE"
+	Teardown      = "TEARDOWN"
+	GetACLs       = "GET_ACLS"
+	UpdateACLs    = "UPDATE_ACLS"
+)
+
+// aclsResp is GET_ACLS's answer.
+type aclsResp struct {
+	Type    string `json:"type"`
+	GetACLs struct {
+		ACLs json.RawMessage `json:"acls"`
+	} `json:"get_acls"`
+}
 
 // serveOperator is POST /api/v1, the Mesos v1 operator API.
 func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
@@ -32,13 +54,14 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp *mesos.OperatorResponse
 	var err error
+	principal := principalOf(r)
 	switch call.Type {
 	case mesos.GetHealth:
 		resp = &mesos.OperatorResponse{Type: call.Type, GetHealth: &mesos.HealthInfo{Healthy: true}}
 	case mesos.GetVersion:
 		resp = &mesos.OperatorResponse{Type: call.Type, GetVersion: &mesos.VersionResp{VersionInfo: m.versionInfo()}}
 	case mesos.GetState, mesos.GetAgents, mesos.GetFrameworks, mesos.GetTasks, mesos.GetRoles, mesos.GetMaster, mesos.GetExecutors:
-		if e := m.exec(r.Context(), "operator call "+call.Type, func() { resp = m.operatorState(call.Type) }); e != nil {
+		if e := m.exec(r.Context(), "operator call "+call.Type, func() { resp = m.operatorState(principal, call.Type) }); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -53,6 +76,9 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 				err = &apiError{http.StatusNotFound, fmt.Sprintf("mark_agent_gone.agent_id: agent %q is not known", call.MarkAgentGone.AgentID.Value)}
 				return
 			}
+			if err = m.authorize(principal, acl.MarkAgentsGone, a.info.Hostname); err != nil {
+				return
+			}
 			m.removeAgent(a, "marked gone by an operator")
 		}); e != nil {
 			writeError(w, e)
@@ -64,11 +90,55 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		return
+	case Teardown:
+		if call.Teardown == nil || call.Teardown.FrameworkID.Value == "" {
+			writeError(w, badRequest("teardown.framework_id: required"))
+			return
+		}
+		if e := m.exec(r.Context(), "operator call "+call.Type, func() { err = m.teardown(principal, call.Teardown.FrameworkID.Value) }); e != nil {
+			writeError(w, e)
+			return
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	case GetACLs:
+		if err := m.authorize(principal, acl.ManageACLs, "*"); err != nil {
+			writeError(w, err)
+			return
+		}
+		out := aclsResp{Type: GetACLs}
+		cur := acl.AllowAll()
+		if m.cfg.ACLs != nil {
+			cur = m.cfg.ACLs.ACLs()
+		}
+		data, err := cur.Marshal()
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out.GetACLs.ACLs = data
+		writeJSON(w, http.StatusOK, out)
+		return
+	case UpdateACLs:
+		if call.UpdateACLs == nil {
+			writeError(w, badRequest("update_acls: required for UPDATE_ACLS, e.g. {\"type\":\"UPDATE_ACLS\",\"update_acls\":{\"acls\":{...}}}"))
+			return
+		}
+		if err := m.updateACLs(r.Context(), principal, call.UpdateACLs.ACLs); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
 	case "":
 		writeError(w, badRequest("type: missing; use e.g. GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_ROLES, GET_MASTER, GET_HEALTH, GET_VERSION"))
 		return
 	default:
-		writeError(w, badRequest("type: unknown or unsupported operator call %q; use GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_ROLES, GET_MASTER, GET_HEALTH, GET_VERSION or MARK_AGENT_GONE", call.Type))
+		writeError(w, badRequest("type: unknown or unsupported operator call %q; use GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_ROLES, GET_MASTER, GET_HEALTH, GET_VERSION, MARK_AGENT_GONE, TEARDOWN, GET_ACLS or UPDATE_ACLS", call.Type))
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -79,22 +149,22 @@ func (m *Master) versionInfo() mesos.VersionInfo {
 }
 
 // operatorState builds a read-only response on the loop.
-func (m *Master) operatorState(typ string) *mesos.OperatorResponse {
+func (m *Master) operatorState(principal, typ string) *mesos.OperatorResponse {
 	resp := &mesos.OperatorResponse{Type: typ}
 	switch typ {
 	case mesos.GetAgents:
-		a := m.agentsState()
+		a := m.agentsState(principal)
 		resp.GetAgents = &a
 	case mesos.GetFrameworks:
-		f := m.frameworksState()
+		f := m.frameworksState(principal)
 		resp.GetFrameworks = &f
 	case mesos.GetTasks:
-		t := m.tasksState()
+		t := m.tasksState(principal)
 		resp.GetTasks = &t
 	case mesos.GetExecutors:
 		resp.GetExecutors = &mesos.ExecutorsResp{Executors: []struct{}{}}
 	case mesos.GetState:
-		resp.GetState = &mesos.StateResp{GetTasks: m.tasksState(), GetFrameworks: m.frameworksState(), GetAgents: m.agentsState(),
+		resp.GetState = &mesos.StateResp{GetTasks: m.tasksState(principal), GetFrameworks: m.frameworksState(principal), GetAgents: m.agentsState(principal),
 			GetExecutors: mesos.ExecutorsResp{Executors: []struct{}{}}}
 	case mesos.GetRoles:
 		resp.GetRoles = m.rolesState()
@@ -104,9 +174,12 @@ func (m *Master) operatorState(typ string) *mesos.OperatorResponse {
 	return resp
 }
 
-func (m *Master) agentsState() mesos.AgentsResp {
+func (m *Master) agentsState(principal string) mesos.AgentsResp {
 	out := mesos.AgentsResp{Agents: []mesos.AgentState{}, RecoveredAgents: []mesos.AgentInfo{}}
 	for _, a := range byKey(m.agents) {
+		if !m.canView(principal, acl.ViewAgents, a.info.Hostname) {
+			continue
+		}
 		if a.recovered {
 			out.RecoveredAgents = append(out.RecoveredAgents, a.info)
 			continue
@@ -153,18 +226,22 @@ func (m *Master) frameworkState(f *framework) mesos.FrameworkState {
 	return st
 }
 
-func (m *Master) frameworksState() mesos.FrameworksResp {
+func (m *Master) frameworksState(principal string) mesos.FrameworksResp {
 	out := mesos.FrameworksResp{Frameworks: []mesos.FrameworkState{}, CompletedFrameworks: []mesos.FrameworkState{}}
 	for _, f := range byKey(m.frameworks) {
-		out.Frameworks = append(out.Frameworks, m.frameworkState(f))
+		if m.canView(principal, acl.ViewFrameworks, f.info.User) {
+			out.Frameworks = append(out.Frameworks, m.frameworkState(f))
+		}
 	}
 	for _, f := range m.completedFrameworks {
-		out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkState(f))
+		if m.canView(principal, acl.ViewFrameworks, f.info.User) {
+			out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkState(f))
+		}
 	}
 	return out
 }
 
-func (m *Master) tasksState() mesos.TasksResp {
+func (m *Master) tasksState(principal string) mesos.TasksResp {
 	out := mesos.TasksResp{PendingTasks: []mesos.TaskInfo{}, Tasks: []mesos.Task{}, UnreachableTasks: []mesos.Task{}, CompletedTasks: []mesos.Task{}}
 	all := make([]*framework, 0, len(m.frameworks)+len(m.completedFrameworks))
 	for _, f := range m.frameworks {
@@ -173,6 +250,9 @@ func (m *Master) tasksState() mesos.TasksResp {
 	all = append(all, m.completedFrameworks...)
 	for _, f := range all {
 		for _, t := range f.tasks {
+			if !m.canView(principal, acl.ViewTasks, taskUser(f, &t.info)) {
+				continue
+			}
 			if t.state == mesos.TaskUnreachable {
 				out.UnreachableTasks = append(out.UnreachableTasks, t.toMesos())
 			} else if mesos.IsTerminal(t.state) {
@@ -182,7 +262,9 @@ func (m *Master) tasksState() mesos.TasksResp {
 			}
 		}
 		for _, t := range f.done {
-			out.CompletedTasks = append(out.CompletedTasks, t.toMesos())
+			if m.canView(principal, acl.ViewTasks, taskUser(f, &t.info)) {
+				out.CompletedTasks = append(out.CompletedTasks, t.toMesos())
+			}
 		}
 	}
 	byID := func(ts []mesos.Task) {

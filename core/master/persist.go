@@ -27,6 +27,7 @@ type agentRecord struct {
 	Version        string          `json:"version"`
 	Registered     time.Time       `json:"registered"`
 	Unreachable    bool            `json:"unreachable,omitempty"`
+	Principal      string          `json:"principal,omitempty"`
 }
 
 type frameworkRecord struct {
@@ -104,7 +105,7 @@ func (p *persister) put(key string, v any) {
 }
 
 func (p *persister) putAgent(a *agent) {
-	p.put(agentsPrefix+"/"+a.id, agentRecord{Info: a.info, Containerizers: a.containerizers, Version: a.version, Registered: a.registered, Unreachable: a.unreachable})
+	p.put(agentsPrefix+"/"+a.id, agentRecord{Info: a.info, Containerizers: a.containerizers, Version: a.version, Registered: a.registered, Unreachable: a.unreachable, Principal: a.principal})
 }
 
 func (p *persister) deleteAgent(id string) { p.enqueue(agentsPrefix+"/"+id, nil) }
@@ -269,6 +270,9 @@ func (m *Master) adoptTasks(kvs []store.KV) {
 // Called from New, before the loop starts.
 func (m *Master) recover(ctx context.Context) error {
 	now := m.now()
+	if err := m.loadACLs(ctx); err != nil {
+		return err
+	}
 	fws, err := m.cfg.Store.List(ctx, frameworksPrefix)
 	if err != nil {
 		return err
@@ -305,7 +309,7 @@ func (m *Master) recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", kv.Key, err)
 		}
-		a := &agent{id: r.Info.ID.Value, info: r.Info, total: total, containerizers: r.Containerizers, version: r.Version,
+		a := &agent{id: r.Info.ID.Value, principal: r.Principal, info: r.Info, total: total, containerizers: r.Containerizers, version: r.Version,
 			registered: r.Registered, recovered: true, reregisterDeadline: now.Add(m.cfg.AgentReregisterTimeout),
 			tasks: map[taskKey]*task{}, offers: map[string]*offer{}}
 		m.agents[a.id] = a

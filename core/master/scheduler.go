@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/mesos"
 	"agora/core/resources"
 )
@@ -100,7 +101,7 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
-	if e := m.exec(r.Context(), "scheduler call "+call.Type, func() { err = m.handleCall(r.Header.Get("Mesos-Stream-Id"), &call) }); e != nil {
+	if e := m.exec(r.Context(), "scheduler call "+call.Type, func() { err = m.handleCall(principalOf(r), r.Header.Get("Mesos-Stream-Id"), &call) }); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -224,6 +225,11 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *mesos.C
 	if fi.ID == nil && call.FrameworkID != nil && call.FrameworkID.Value != "" {
 		fi.ID = call.FrameworkID
 	}
+	principal := principalOf(r)
+	if err := m.checkSubscriber(principal, &fi); err != nil {
+		writeError(w, err)
+		return
+	}
 	out := newOutbox()
 	var streamID, id string
 	var err error
@@ -256,6 +262,11 @@ func (m *Master) subscribeFramework(fi mesos.FrameworkInfo, out *outbox) (string
 			}
 		}
 		f = m.frameworks[fi.ID.Value]
+		if f != nil {
+			if err := m.samePrincipal(fi.Principal, f.info.Principal, "framework "+f.id); err != nil {
+				return "", "", err
+			}
+		}
 	}
 	streamID := newUUID()
 	if f == nil {
@@ -336,10 +347,13 @@ func (m *Master) frameworkDisconnected(id, streamID string) {
 }
 
 // handleCall runs a non-SUBSCRIBE call on the loop.
-func (m *Master) handleCall(streamID string, c *mesos.Call) error {
+func (m *Master) handleCall(principal, streamID string, c *mesos.Call) error {
 	f := m.frameworks[c.FrameworkID.Value]
 	if f == nil {
 		return &apiError{http.StatusNotFound, fmt.Sprintf("framework_id: framework %q is not known to this master; SUBSCRIBE first", c.FrameworkID.Value)}
+	}
+	if err := m.samePrincipal(principal, f.info.Principal, "framework "+f.id); err != nil {
+		return err
 	}
 	if streamID == "" {
 		return badRequest("Mesos-Stream-Id header: required on every call but SUBSCRIBE; use the value from the SUBSCRIBE response")
@@ -485,6 +499,12 @@ func (m *Master) accept(f *framework, acc *mesos.CallAcceptBody) {
 		role, res, err := m.validateTask(f, a, field, &ti, pool, batch)
 		if err != nil {
 			m.sendMasterUpdate(f, ti.TaskID, a.id, mesos.TaskError, mesos.ReasonTaskInvalid, err.Error())
+			continue
+		}
+		user := taskUser(f, &ti)
+		if ok, why := m.allowed(f.info.Principal, acl.RunTasks, user); !ok {
+			m.sendMasterUpdate(f, ti.TaskID, a.id, mesos.TaskError, mesos.ReasonTaskUnauthorized,
+				fmt.Sprintf("Not authorized to launch as user %q: %s", user, why))
 			continue
 		}
 		pool[role] = pool[role].Sub(res)

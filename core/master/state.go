@@ -45,6 +45,7 @@ func (f *framework) hasRole(role string) bool {
 // agent is the master's record of one agent.
 type agent struct {
 	id             string
+	principal      string // who registered it; later calls must come from it
 	info           mesos.AgentInfo
 	total          resources.Resources
 	containerizers []string
@@ -132,7 +133,7 @@ func (t *task) toMesos() mesos.Task {
 		AgentID: mesos.AgentID{Value: t.agentID}, State: t.state, Resources: t.res.ToMesos(t.role),
 		Statuses: t.statuses, Labels: t.info.Labels, Discovery: t.info.Discovery,
 		Container: t.info.Container, HealthCheck: t.info.HealthCheck, KillPolicy: t.info.KillPolicy,
-		User: t.framework.info.User, Role: t.role,
+		User: taskUser(t.framework, &t.info), Role: t.role,
 	}
 	if t.pendingState != "" {
 		mt.StatusUpdateState = t.pendingState
