@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/agent"
 	"agora/core/containerizer"
 	"agora/core/containerizer/docker"
@@ -24,7 +26,8 @@ type agentFlags struct {
 	grace, gcDelay, dockerLaunchTimeout                  time.Duration
 	gcDiskThreshold                                      float64
 	dockerHostIP                                         string
-	allowPrivileged                                      bool
+	allowPrivileged, switchUser                          bool
+	allowedHostPaths                                     string
 }
 
 func (af *agentFlags) register(fs serverFlags, listen string) {
@@ -36,6 +39,9 @@ func (af *agentFlags) register(fs serverFlags, listen string) {
 	fs.str(&af.dockerHostIP, "docker_host_ip", "", "address Docker tasks' mapped ports bind to (default: the agent's listen address when it is an IP, else all)")
 	fs.dur(&af.dockerLaunchTimeout, "docker_launch_timeout", 5*time.Minute, "bound on creating and starting a Docker container, image pull included")
 	fs.BoolVar(&af.allowPrivileged, "allow_privileged", false, "let Docker tasks run privileged containers")
+	fs.str(&af.allowedHostPaths, "docker_allowed_host_paths", "", "comma-separated host directories Docker tasks may bind-mount (default: none, only paths in the sandbox)")
+	fs.BoolVar(&af.switchUser, "switch_user", true, "run each task as its user (command.user, else the framework's); needs root. false runs every task as the agent's user")
+	fs.BoolVar(&af.switchUser, "switch-user", true, "alias of --switch_user")
 	fs.dur(&af.grace, "kill_grace_period", 3*time.Second, "SIGTERM-to-SIGKILL delay for tasks without a kill policy")
 	fs.dur(&af.gcDelay, "gc_delay", agent.DefaultGCDelay, "how long the sandbox of a completed task is kept")
 	const thresholdUsage = "disk usage (fraction of the work dir's disk) above which sandboxes are removed sooner, oldest first"
@@ -43,8 +49,9 @@ func (af *agentFlags) register(fs serverFlags, listen string) {
 	fs.Float64Var(&af.gcDiskThreshold, "gc-disk-threshold", agent.DefaultGCDiskThreshold, "alias of --gc_disk_threshold")
 }
 
-// build makes an agent from the flags.
-func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (*agent.Agent, error) {
+// build makes an agent from the flags: it calls the master through tr and
+// protects its own API with srv.
+func (af *agentFlags) build(master, workDir string, srv *server, tr http.RoundTripper, logf func(string, ...any)) (*agent.Agent, error) {
 	res, err := resources.Parse(af.res)
 	if err != nil {
 		return nil, fmt.Errorf("--resources: %w", err)
@@ -94,8 +101,15 @@ func (af *agentFlags) build(master, workDir string, logf func(string, ...any)) (
 	if af.gcDelay < 0 {
 		return nil, fmt.Errorf("--gc_delay: %v is negative", af.gcDelay)
 	}
-	return agent.New(agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
-		WorkDir: workDir, DefaultKillGrace: af.grace, GCDelay: af.gcDelay, GCDiskThreshold: af.gcDiskThreshold, Logf: logf}, cs...)
+	cfg := agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
+		WorkDir: workDir, DefaultKillGrace: af.grace, GCDelay: af.gcDelay, GCDiskThreshold: af.gcDiskThreshold, Logf: logf,
+		SwitchUser: &af.switchUser, Transport: tr, Middleware: srv.wrap, WrapListener: srv.listen}
+	if srv.acls != nil {
+		cfg.AuthorizeSandbox = func(r *http.Request, user string) (bool, string) {
+			return srv.acls.Why(principalOf(r), acl.AccessSandboxes, user)
+		}
+	}
+	return agent.New(cfg, cs...)
 }
 
 // docker connects the Docker containerizer, publishing task ports on the
@@ -109,7 +123,14 @@ func (af *agentFlags) docker(logf func(string, ...any)) (*docker.Containerizer, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := docker.New(ctx, docker.Config{HostIP: hostIP, AllowPrivileged: af.allowPrivileged, LaunchTimeout: af.dockerLaunchTimeout, Logf: logf})
+	var allowed []string
+	for _, p := range strings.Split(af.allowedHostPaths, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			allowed = append(allowed, p)
+		}
+	}
+	d, err := docker.New(ctx, docker.Config{HostIP: hostIP, AllowPrivileged: af.allowPrivileged, AllowedHostPaths: allowed,
+		LaunchTimeout: af.dockerLaunchTimeout, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -132,17 +153,29 @@ func runAgent(args []string) error {
 	fs.str(&af.master, "master", "127.0.0.1:5050", "the master's address")
 	fs.str(&af.listen, "listen", "127.0.0.1:5051", "HTTP address of the agent")
 	fs.str(&af.hostname, "hostname", "", "hostname the agent advertises")
-	fs.str(&workDir, "work_dir", filepath.Join(defaultDataDir(), "agent"), "directory for sandboxes and the agent id")
+	fs.str(&workDir, "work_dir", filepath.Join(defaultDataDir(), "agent"), "directory for sandboxes, the agent id and the audit log")
+	var sec securityFlags
+	sec.register(fs, true, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	a, err := af.build(af.master, workDir, newLogger("agent: "))
+	logf := newLogger("agent: ")
+	srv, err := sec.build("agora agent", workDir, acl.Default(), logf)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("agora agent on %s, master %s, work dir %s\n", af.listen, af.master, workDir)
+	defer srv.close()
+	tr, err := sec.clientTransport(os.Getenv)
+	if err != nil {
+		return err
+	}
+	a, err := af.build(af.master, workDir, srv, tr, logf)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("agora agent on %s://%s, master %s, work dir %s (%s)\n", srv.scheme(), af.listen, af.master, workDir, srv.describe())
 	if err := a.Run(ctx); err != nil {
 		return err
 	}

@@ -60,18 +60,20 @@ type verbFlags struct {
 	summary string
 	master  string
 	json    bool
+	// Who the verb is at the master; see login.go for the other sources.
+	principal, secretFile, tokenFile, tlsCA string
 }
 
 func (c *cli) newFlags(name, usage, summary string) *verbFlags {
 	v := &verbFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage, summary: summary}
 	// Errors are returned and printed once by main, not by the flag package.
 	v.fs.SetOutput(io.Discard)
-	def := defaultMaster
-	if env := c.getenv("AGORA_MASTER"); env != "" {
-		def = env
-	}
-	v.fs.StringVar(&v.master, "master", def, "master address, host:port or URL; $AGORA_MASTER sets the default")
+	v.fs.StringVar(&v.master, "master", c.getenv("AGORA_MASTER"), "master address, host:port or URL (default $AGORA_MASTER, the config file's, or "+defaultMaster+")")
 	v.fs.BoolVar(&v.json, "json", false, "print the raw JSON response instead of a table")
+	v.fs.StringVar(&v.principal, "principal", "", "principal to authenticate as (default $AGORA_PRINCIPAL or the config file's)")
+	v.fs.StringVar(&v.secretFile, "secret_file", "", "file holding the principal's secret (default $AGORA_SECRET or the config file's)")
+	v.fs.StringVar(&v.tokenFile, "token_file", "", "file holding a bearer token (default $AGORA_TOKEN)")
+	v.fs.StringVar(&v.tlsCA, "tls_ca", "", "PEM CA bundle that verifies an https:// master (default $AGORA_TLS_CA)")
 	return v
 }
 
@@ -93,11 +95,11 @@ func (c *cli) parse(v *verbFlags, args []string) (pos []string, help bool, err e
 		}
 		rest := v.fs.Args()
 		if len(rest) == 0 {
-			return pos, false, nil
+			return pos, false, c.authenticate(v)
 		}
 		// After "--" everything is positional.
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), false, nil
+			return append(pos, rest...), false, c.authenticate(v)
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]

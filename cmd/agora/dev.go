@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 )
 
@@ -19,6 +18,7 @@ func runDev(args []string) error {
 	var l lbFlags
 	var dataDir, lbMode string
 	mf.register(fs)
+	mf.sec.register(fs, false, false)
 	af.register(fs, "127.0.0.1:5051")
 	l.register(fs, "lb_", "")
 	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "dev"), "directory for the registry and the agent's sandboxes")
@@ -32,9 +32,17 @@ func runDev(args []string) error {
 	if l.dir == "" {
 		l.dir = filepath.Join(dataDir, "lb")
 	}
+	if !mf.sec.authenticate && (!isLoopback(mf.listen) || !isLoopback(af.listen)) {
+		return fmt.Errorf("agora dev serves without authentication only on loopback: --listen %s, --agent_listen %s; give --credentials FILE (with --authenticate), or listen on 127.0.0.1", mf.listen, af.listen)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logf := newLogger("")
+	if err := mf.secure("agora dev", filepath.Join(dataDir, "master"), nil, logf); err != nil {
+		return err
+	}
+	defer mf.srv.close()
+	mf.services.defaultUser(true)
 	_, url, stopMaster, err := mf.start(ctx, filepath.Join(dataDir, "master"), logf)
 	if err != nil {
 		return err
@@ -50,14 +58,18 @@ func runDev(args []string) error {
 		lbDone := make(chan struct{})
 		go func() {
 			defer close(lbDone)
-			if err := l.run(lbCtx, reg, nil, logf); err != nil && lbCtx.Err() == nil {
+			if err := l.run(lbCtx, reg, nil, mf.srv, logf); err != nil && lbCtx.Err() == nil {
 				logf("lb: %v", err)
 			}
 		}()
 		defer func() { stopLB(); <-lbDone }()
 		lbLine = fmt.Sprintf("HAProxy on %s: each app's service port, HTTP virtual hosts on :%d, stats on :%d", l.bind, l.httpPort, l.statsPort)
 	}
-	a, err := af.build(strings.TrimPrefix(url, "http://"), filepath.Join(dataDir, "agent"), logf)
+	hc, err := mf.srv.internalClient()
+	if err != nil {
+		return err
+	}
+	a, err := af.build(url, filepath.Join(dataDir, "agent"), mf.srv, hc.Transport, logf)
 	if err != nil {
 		return err
 	}
@@ -66,13 +78,14 @@ func runDev(args []string) error {
 	go func() { agentDone <- a.Run(agentCtx) }()
 	fmt.Printf(`agora dev is running
   master      %[1]s   (scheduler API %[1]s/api/v1/scheduler, operator API %[1]s/api/v1, metrics %[1]s/metrics)
-  agent       http://%[2]s
+  agent       %[6]s://%[2]s
   data dir    %[3]s
   services    %[1]s/v2   (Marathon API: agora app deploy -f app.json)
   lb          %[4]s
+  security    %[5]s
   try         agora agents; agora frameworks; agora tasks; agora app list
 Ctrl-C stops it and leaves running tasks running; starting it again recovers the stored state and the tasks.
-`, url, af.listen, dataDir, lbLine)
+`, url, af.listen, dataDir, lbLine, mf.srv.describe(), mf.srv.scheme())
 	select {
 	case <-ctx.Done():
 	case err := <-agentDone:

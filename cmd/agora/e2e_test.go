@@ -340,11 +340,11 @@ func TestMemoryLimitEndsTaskFailed(t *testing.T) {
 func TestSeparateMasterAndAgents(t *testing.T) {
 	masterAddr := freeAddr(t)
 	url := "http://" + masterAddr
-	start(t, "master", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
+	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
 	waitHealthy(t, url)
-	start(t, "agent", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
+	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
 		"--resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "--attributes", "rack:r1;zone:a")
-	start(t, "agent", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
+	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
 		"--resources", "cpus:2;mem:2048;disk:1000;ports:[31000-31010]", "--attributes", "rack:r2;zone:b")
 	agents := waitAgents(t, url, 2)
 	cpus := map[float64]string{}

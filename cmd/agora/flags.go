@@ -62,7 +62,13 @@ func newLogger(prefix string) func(string, ...any) {
 	return l.Printf
 }
 
+// defaultDataDir is where state lives unless a flag says otherwise: root's
+// under /var/lib/agora (tasks run as other users must reach their
+// sandboxes, which /root would forbid), anybody else's under ~/.agora.
 func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/agora"
+	}
 	if home, err := os.UserHomeDir(); err == nil && home != "" {
 		return home + "/.agora"
 	}

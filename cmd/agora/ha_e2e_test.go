@@ -24,7 +24,7 @@ type haMaster struct {
 func startHAMaster(t testing.TB, zkURL string) *haMaster {
 	t.Helper()
 	addr := freeAddr(t)
-	p := start(t, "master", "--zk", zkURL, "--quorum", "2", "--listen", addr, "--zk_session_timeout", "2s",
+	p := start(t, "master", "--authenticate=false", "--zk", zkURL, "--quorum", "2", "--listen", addr, "--zk_session_timeout", "2s",
 		"--allocation_interval", "100ms", "--agent_ping_timeout", "500ms", "--agent_reregister_timeout", "30s")
 	m := &haMaster{p: p, url: "http://" + addr}
 	waitHealthy(t, m.url)
@@ -99,7 +99,7 @@ func TestHighlyAvailableMasters(t *testing.T) {
 	}
 
 	for i := 0; i < 2; i++ {
-		start(t, "agent", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(), "--resources", "cpus:2;mem:1024;disk:100")
+		start(t, "agent", "--authenticate=false", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(), "--resources", "cpus:2;mem:1024;disk:100")
 	}
 	waitAgents(t, a.url, 2)
 

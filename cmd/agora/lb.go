@@ -47,7 +47,7 @@ func (l *lbFlags) driver(logf func(string, ...any)) (*lb.Driver, error) {
 
 // runLB keeps HAProxy in step with Agora's services in reg until ctx
 // ends, serving the lb's status and metrics on ln when it is not nil.
-func (l *lbFlags) run(ctx context.Context, reg discovery.Registry, ln net.Listener, logf func(string, ...any)) error {
+func (l *lbFlags) run(ctx context.Context, reg discovery.Registry, ln net.Listener, srv *server, logf func(string, ...any)) error {
 	d, err := l.driver(logf)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func (l *lbFlags) run(ctx context.Context, reg discovery.Registry, ln net.Listen
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(d.Status())
 		})
-		stop := serve(ln, mux, logf)
+		stop := serve(srv.listen(ln), srv.wrap(mux), logf)
 		defer stop()
 	}
 	return d.Run(ctx, sets)
@@ -82,6 +82,8 @@ func runLB(args []string) error {
 	l.register(fs, "", filepath.Join(defaultDataDir(), "lb"))
 	fs.str(&consulAddr, "consul", "127.0.0.1:8500", "the Consul agent where Agora registers its services")
 	fs.str(&listen, "listen", "127.0.0.1:9091", "HTTP address of the lb's /status and /metrics")
+	var sec securityFlags
+	sec.register(fs, true, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +91,11 @@ func runLB(args []string) error {
 		return fmt.Errorf("lb: unexpected argument %q; flags only", fs.Arg(0))
 	}
 	logf := newLogger("lb: ")
+	srv, err := sec.build("agora lb", l.dir, nil, logf)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
 	reg, err := consul.New(consul.Config{Address: consulAddr, Logf: logf})
 	if err != nil {
 		return fmt.Errorf("--consul %s: %w", consulAddr, err)
@@ -99,7 +106,7 @@ func runLB(args []string) error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	fmt.Printf("agora lb: services from Consul at %s; HAProxy frontends on %s (vhosts on :%d, stats on :%d); status on http://%s/status\n",
-		consulAddr, l.bind, l.httpPort, l.statsPort, ln.Addr())
-	return l.run(ctx, reg, ln, logf)
+	fmt.Printf("agora lb: services from Consul at %s; HAProxy frontends on %s (vhosts on :%d, stats on :%d); status on %s://%s/status (%s)\n",
+		consulAddr, l.bind, l.httpPort, l.statsPort, srv.scheme(), ln.Addr(), srv.describe())
+	return l.run(ctx, reg, ln, srv, logf)
 }

@@ -138,10 +138,10 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 
 	masterAddr := freeAddr(t)
 	url := "http://" + masterAddr
-	start(t, "master", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms", "--consul", consul.Addr)
+	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms", "--consul", consul.Addr)
 	waitHealthy(t, url)
 	var agentIDs []string
-	start(t, "agent", "--master", masterAddr, "--listen", freeAddr(t), "--hostname", "127.0.0.1", "--docker_host_ip", "127.0.0.1",
+	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--hostname", "127.0.0.1", "--docker_host_ip", "127.0.0.1",
 		"--work_dir", t.TempDir(), "--containerizers", "docker", "--resources", "cpus:4;mem:2048;disk:2000;ports:[31700-31750]")
 	for _, a := range waitAgents(t, url, 1) {
 		agentIDs = append(agentIDs, a.AgentInfo.ID.Value)
@@ -154,7 +154,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	statsPort, _ := strconv.Atoi(strings.Split(freeAddr(t), ":")[1])
 	lbListen := freeAddr(t)
 	lbDir := t.TempDir()
-	lbArgs := []string{"lb", "--consul", consul.Addr, "--work_dir", lbDir, "--bind", "127.0.0.1", "--http_port", strconv.Itoa(httpPort),
+	lbArgs := []string{"lb", "--authenticate=false", "--consul", consul.Addr, "--work_dir", lbDir, "--bind", "127.0.0.1", "--http_port", strconv.Itoa(httpPort),
 		"--stats_port", strconv.Itoa(statsPort), "--listen", lbListen}
 	stopHAProxyAt(t, lbDir)
 	lbProc := start(t, lbArgs...)

@@ -22,16 +22,18 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"master":     {"run a master (scheduler and operator APIs on one port)", runMaster},
-		"agent":      {"run an agent that offers this host's resources to a master", runAgent},
-		"dev":        {"run a master and an agent in one process for local use", runDev},
-		"services":   {"run the services framework (Marathon API) on its own, against a master", runServices},
-		"lb":         {"run a load balancer: HAProxy kept in step with the services registered in Consul", runLB},
-		"agents":     {"list agents with their resources and attributes", runAgents},
-		"frameworks": {"list frameworks with their roles, tasks and resources", runFrameworks},
-		"tasks":      {"list running tasks (--all adds completed ones)", runTasks},
-		"task":       {"task log TASK: print a task's stdout or stderr (--follow, --tail N)", runTask},
-		"app":        {"manage services: app deploy|plan|list|show|scale|restart|rollback|delete|why", runApp},
+		"master":      {"run a master (scheduler and operator APIs on one port)", runMaster},
+		"agent":       {"run an agent that offers this host's resources to a master", runAgent},
+		"dev":         {"run a master and an agent in one process for local use", runDev},
+		"services":    {"run the services framework (Marathon API) on its own, against a master", runServices},
+		"lb":          {"run a load balancer: HAProxy kept in step with the services registered in Consul", runLB},
+		"agents":      {"list agents with their resources and attributes", runAgents},
+		"frameworks":  {"list frameworks with their roles, tasks and resources", runFrameworks},
+		"tasks":       {"list running tasks (--all adds completed ones)", runTasks},
+		"task":        {"task log TASK: print a task's stdout or stderr (--follow, --tail N)", runTask},
+		"app":         {"manage services: app deploy|plan|list|show|scale|restart|rollback|delete|why", runApp},
+		"login":       {"keep a principal's credentials for the CLI's verbs (asks for the secret)", runLogin},
+		"credentials": {"credentials add|token: keep hashed secrets and tokens in a --credentials file", runCredentials},
 		// Internal: started by the agent's process containerizer, one per task.
 		process.ShimSubcommand: {"(internal) supervise one task for the process containerizer", runShim},
 	}

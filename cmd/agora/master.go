@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/election"
 	"agora/core/master"
 	"agora/core/store"
@@ -23,6 +24,8 @@ type masterFlags struct {
 	zkSessionTimeout                       time.Duration
 	cfg                                    master.Config
 	services                               servicesHost
+	sec                                    securityFlags
+	srv                                    *server // built from sec by secure
 }
 
 func (mf *masterFlags) register(fs serverFlags) {
@@ -38,6 +41,33 @@ func (mf *masterFlags) register(fs serverFlags) {
 	fs.dur(&mf.cfg.HeartbeatInterval, "heartbeat_interval", 15*time.Second, "interval of HEARTBEAT events to frameworks")
 	mf.services.register(fs)
 }
+
+// secure builds the API's protection; the master's ACLs default to
+// acl.Default (no tasks as root), dev mode's to none.
+func (mf *masterFlags) secure(role, dataDir string, acls *acl.ACLs, logf func(string, ...any)) error {
+	srv, err := mf.sec.build(role, dataDir, acls, logf)
+	if err != nil {
+		return err
+	}
+	mf.srv = srv
+	mf.cfg.Authenticated = srv.authn != nil
+	mf.cfg.ACLs, mf.cfg.ACLFile = srv.acls, srv.aclFile
+	hc, err := srv.internalClient()
+	if err != nil {
+		return err
+	}
+	mf.services.http = hc
+	if srv.authn != nil {
+		mf.services.principal = internalPrincipal
+	}
+	if srv.acls != nil {
+		mf.services.authz = aclAuthorizer{srv.acls}
+	}
+	return nil
+}
+
+// url is the master's address as clients use it.
+func (mf *masterFlags) url(hostport string) string { return mf.srv.scheme() + "://" + hostport }
 
 // listener binds the master's address; an explicit port 0 picks one.
 func (mf *masterFlags) listener() (net.Listener, error) {
@@ -101,8 +131,8 @@ func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, 
 			loopCtx, stopLoop := context.WithCancel(ctx)
 			loopDone := make(chan struct{})
 			go func() { m.Run(loopCtx); close(loopDone) }()
-			stopHTTP := serve(ln, mf.services.wrap(m.Handler()), logf)
-			url := "http://" + cfg.Listen
+			stopHTTP := serve(mf.srv.listen(ln), mf.srv.wrap(mf.services.wrap(m.Handler())), logf)
+			url := mf.url(cfg.Listen)
 			fwCtx, stopFramework := context.WithCancel(ctx)
 			fwDone := make(chan struct{})
 			go func() { mf.services.run(fwCtx, url, st, logf); close(fwDone) }()
@@ -148,7 +178,7 @@ func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) err
 		host, _, _ = net.SplitHostPort(addr)
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	url := "http://" + net.JoinHostPort(host, port)
+	url := mf.url(net.JoinHostPort(host, port))
 	el, err := election.Join(ctx, servers, path, mf.zkSessionTimeout, election.Candidate{ID: fmt.Sprintf("%s-%d", addr, os.Getpid()), Address: url}, logf)
 	if err != nil {
 		ln.Close()
@@ -161,7 +191,7 @@ func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) err
 		return err
 	}
 	ha.Beside(func(ctx context.Context, _ *master.Master) { mf.services.run(ctx, url, st, logf) })
-	stopHTTP := serve(ln, mf.services.wrap(ha), logf)
+	stopHTTP := serve(mf.srv.listen(ln), mf.srv.wrap(mf.services.wrap(ha)), logf)
 	defer stopHTTP()
 	fmt.Printf("agora master listening on %s, contending for leadership at %s (registry in ZooKeeper under %s/state, quorum %d)\n", url, mf.zk, path, mf.quorum)
 	return ha.Run(ctx)
@@ -187,7 +217,8 @@ func runMaster(args []string) error {
 	var mf masterFlags
 	var dataDir string
 	mf.register(fs)
-	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "master"), "directory of the embedded registry (single master)")
+	mf.sec.register(fs, true, false)
+	fs.str(&dataDir, "data_dir", filepath.Join(defaultDataDir(), "master"), "directory of the embedded registry (single master) and the audit log")
 	fs.str(&mf.zk, "zk", "", "ZooKeeper URL for highly available masters, e.g. zk://127.0.0.1:2181/agora")
 	fs.int(&mf.quorum, "quorum", 1, "number of masters expected to run with --zk")
 	fs.dur(&mf.zkSessionTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout; a leader cut off for this long is replaced")
@@ -197,6 +228,11 @@ func runMaster(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logf := newLogger("master: ")
+	if err := mf.secure("agora master", dataDir, acl.Default(), logf); err != nil {
+		return err
+	}
+	mf.services.defaultUser(false)
+	defer mf.srv.close()
 	if mf.zk != "" {
 		return mf.runHA(ctx, logf)
 	}

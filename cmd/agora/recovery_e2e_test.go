@@ -76,10 +76,10 @@ func procStart(pid int) string {
 func TestAgentKill9RecoversTasks(t *testing.T) {
 	masterAddr, agentAddr := freeAddr(t), freeAddr(t)
 	url := "http://" + masterAddr
-	start(t, "master", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
+	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
 	waitHealthy(t, url)
 	workDir := t.TempDir()
-	agentArgs := []string{"agent", "--master", masterAddr, "--listen", agentAddr, "--work_dir", workDir,
+	agentArgs := []string{"agent", "--authenticate=false", "--master", masterAddr, "--listen", agentAddr, "--work_dir", workDir,
 		"--resources", "cpus:2;mem:1024;disk:1000;ports:[31000-31010]"}
 	agent := start(t, agentArgs...)
 	agentID := waitAgents(t, url, 1)[0].AgentInfo.ID.Value

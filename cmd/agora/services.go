@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"agora/core/acl"
 	"agora/core/store"
 	"agora/discovery"
 	"agora/discovery/consul"
@@ -29,7 +31,15 @@ type servicesHost struct {
 	enabled  bool
 	deadline time.Duration
 	consul   string
+	user     string // --services_user
 	cur      atomic.Pointer[http.Handler]
+
+	// How the framework reaches the master and who it is there; set by
+	// the host (the master's internal client, or the --principal flags).
+	http      *http.Client
+	principal string
+	// authz decides what callers of /v2 may do; nil allows everything.
+	authz api.Authorizer
 
 	regOnce sync.Once
 	reg     discovery.Registry
@@ -46,6 +56,7 @@ func (s *servicesHost) frameworkFlags(fs serverFlags) {
 	fs.dur(&s.deadline, "services_deployment_deadline", services.DefaultProgressDeadline,
 		"a services deployment with no progress for this long fails and rolls back (negative: wait forever)")
 	fs.str(&s.consul, "consul", "", "register running instances in the Consul agent at this host:port (default: an embedded registry in this process)")
+	fs.str(&s.user, "services_user", "", "user the services' tasks run as unless an app names one (default: the user running this process, or nobody for root outside dev mode)")
 }
 
 // registry opens the discovery registry once per process: Consul's with
@@ -72,7 +83,8 @@ func (s *servicesHost) config(ctx context.Context, masterURL string, st store.St
 	if err != nil {
 		return services.Config{}, err
 	}
-	return services.Config{Master: masterURL, Store: st, Logf: logf, Registry: reg, Core: core.Config{ProgressDeadline: s.deadline}}, nil
+	return services.Config{Master: masterURL, HTTP: s.http, Principal: s.principal, User: s.user,
+		Store: st, Logf: logf, Registry: reg, Core: core.Config{ProgressDeadline: s.deadline}}, nil
 }
 
 // wrap routes /v2 to the running framework and everything else to next.
@@ -88,6 +100,26 @@ func (s *servicesHost) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// defaultUser fills in --services_user: the user running this process,
+// except that outside dev mode root gives way to nobody, since tasks do not
+// run as root unless the ACLs allow it.
+func (s *servicesHost) defaultUser(dev bool) {
+	if s.user != "" {
+		return
+	}
+	if u, err := user.Current(); err == nil {
+		s.user = u.Username
+	}
+	if s.user == "" || (s.user == "root" && !dev) {
+		s.user = "nobody"
+	}
+}
+
+// apiOptions has /v2 act for its authenticated caller.
+func (s *servicesHost) apiOptions() api.Options {
+	return api.Options{Authorizer: s.authz, Principal: principalOf}
 }
 
 // run runs a services framework against the master at masterURL, with its
@@ -106,7 +138,7 @@ func (s *servicesHost) run(ctx context.Context, masterURL string, st store.Store
 		logf("services: %v", err)
 		return
 	}
-	h := api.New(f, api.Options{})
+	h := api.New(f, s.apiOptions())
 	s.cur.Store(&h)
 	defer s.cur.Store(nil)
 	f.Run(ctx)
@@ -124,7 +156,9 @@ func runServices(args []string) error {
 	fs.str(&zk, "zk", "", "keep the framework's state in ZooKeeper instead, e.g. zk://127.0.0.1:2181/agora")
 	fs.dur(&zkTimeout, "zk_session_timeout", 10*time.Second, "ZooKeeper session timeout")
 	var host servicesHost
+	var sec securityFlags
 	host.frameworkFlags(fs)
+	sec.register(fs, true, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,8 +166,22 @@ func runServices(args []string) error {
 		return fmt.Errorf("services: unexpected argument %q; flags only", fs.Arg(0))
 	}
 	logf := newLogger("services: ")
+	srv, err := sec.build("agora services", dataDir, acl.Default(), logf)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	tr, err := sec.clientTransport(os.Getenv)
+	if err != nil {
+		return err
+	}
+	host.http = &http.Client{Transport: tr}
+	host.principal = firstNonEmpty(sec.principal, os.Getenv("AGORA_PRINCIPAL"))
+	host.defaultUser(false)
+	if srv.acls != nil {
+		host.authz = aclAuthorizer{srv.acls}
+	}
 	var st store.Store
-	var err error
 	if zk != "" {
 		st, _, _, err = openZK(zk, zkTimeout, logf)
 	} else {
@@ -157,8 +205,8 @@ func runServices(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
-	stopHTTP := serve(ln, api.New(f, api.Options{}), logf)
+	stopHTTP := serve(srv.listen(ln), srv.wrap(api.New(f, host.apiOptions())), logf)
 	defer stopHTTP()
-	fmt.Printf("agora services: Marathon API on http://%s/v2, master %s\n", ln.Addr(), masterAddr)
+	fmt.Printf("agora services: Marathon API on %s://%s/v2, master %s\n", srv.scheme(), ln.Addr(), masterAddr)
 	return f.Run(ctx)
 }

@@ -319,14 +319,14 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 	phase := func(what string) { t.Logf("%6.1fs  %s", time.Since(began).Seconds(), what) }
 	masterAddr := freeAddr(t)
 	url := "http://" + masterAddr
-	masterArgs := []string{"master", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
+	masterArgs := []string{"master", "--authenticate=false", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms",
 		"--agent_ping_timeout", "300ms", "--max_agent_ping_timeouts", "3"}
 	master := start(t, masterArgs...)
 	waitHealthy(t, url)
 	agents := map[string]*proc{}
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
 		ports := fmt.Sprintf("ports:[%d-%d]", 31500+100*i, 31549+100*i)
-		agents[ip] = start(t, "agent", "--master", masterAddr, "--listen", freeAddrOn(t, ip), "--hostname", ip, "--docker_host_ip", ip,
+		agents[ip] = start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddrOn(t, ip), "--hostname", ip, "--docker_host_ip", ip,
 			"--work_dir", t.TempDir(), "--containerizers", "docker", "--resources", "cpus:4;mem:2048;disk:2000;"+ports)
 	}
 	var agentIDs []string

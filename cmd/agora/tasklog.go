@@ -79,6 +79,10 @@ func (c *cli) taskLog(args []string) error {
 	if err != nil {
 		return err
 	}
+	if strings.HasPrefix(op.Master(), "https://") {
+		// A cluster that speaks TLS does so on its agents too.
+		addr = "https://" + addr
+	}
 	file := "stdout"
 	if *stderr {
 		file = "stderr"
