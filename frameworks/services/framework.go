@@ -50,6 +50,9 @@ type Config struct {
 	// Name (default "services"), Role (default "*") and User (default the
 	// process's) of the framework.
 	Name, Role, User string
+	// Principal is the framework's FrameworkInfo.principal: the principal
+	// HTTP carries credentials for, when the master authenticates.
+	Principal string
 	// FailoverTimeout is how long the master keeps the framework's tasks
 	// while it is away (default one week, as Marathon).
 	FailoverTimeout time.Duration
@@ -218,7 +221,7 @@ func (f *Framework) wait(ctx context.Context, tick *time.Ticker, after <-chan ti
 
 func (f *Framework) subscribe(ctx context.Context) (<-chan mesos.Event, error) {
 	info := mesos.FrameworkInfo{
-		User: f.cfg.User, Name: f.cfg.Name, Role: f.cfg.Role,
+		User: f.cfg.User, Name: f.cfg.Name, Role: f.cfg.Role, Principal: f.cfg.Principal,
 		FailoverTimeout: f.cfg.FailoverTimeout.Seconds(), Checkpoint: true,
 		Capabilities: []mesos.FrameworkCapability{{Type: "PARTITION_AWARE"}},
 	}
