@@ -33,6 +33,7 @@ FUZZ_TARGETS := \
 	./core/recordio:FuzzRead ./core/recordio:FuzzRoundTrip \
 	./core/resources:FuzzParse \
 	./core/master:FuzzSchedulerCall ./core/master:FuzzOperatorCall ./core/master:FuzzAgentCall \
+	./core/authn:FuzzParseCredentials ./core/acl:FuzzParseACLs ./core/ratelimit:FuzzParse \
 	./frameworks/services/app:FuzzParseValidate \
 	./frameworks/services/placement:FuzzParse
 fuzz:
