@@ -463,7 +463,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.WrapListener != nil {
 		ln = a.cfg.WrapListener(ln)
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Header and idle timeouts stop slowloris and parked connections.
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logf("agent: serving on %s, master %s", ln.Addr(), a.masterEndpoint())
