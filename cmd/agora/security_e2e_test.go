@@ -293,6 +293,13 @@ func TestSecureClusterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("the sandbox API stays inside the sandbox", func(t *testing.T) {
+		resp, err := c.as(t, "").Get(c.agent + "/files/read?path=" + url.QueryEscape("/frameworks/x/tasks/y/stdout"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(resp); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("agent /files/read without credentials: %d %q, want 401", resp.StatusCode, body)
+		}
 		hc := c.as(t, "team-a")
 		for _, p := range []string{"/frameworks/../../../../etc/passwd", "/etc/passwd", "/frameworks/%2e%2e/%2e%2e/etc/passwd"} {
 			resp, err := hc.Get(c.agent + "/files/read?path=" + url.QueryEscape(p))
