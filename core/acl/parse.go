@@ -6,67 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"agora/core/jsonobj"
 )
 
 // field is one member of a JSON object, in document order.
-type field struct {
-	name  string
-	value json.RawMessage
-}
-
-// objectFields splits a JSON object into its members, refusing anything
-// that is not an object and keys given twice (a second "run_tasks" would
-// otherwise silently replace the first).
-func objectFields(raw []byte, where string) ([]field, error) {
-	label := where
-	if label == "" {
-		label = "acls"
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errNotObject
-	}
-	var out []field
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-		}
-		name, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("%s: given twice", join(where, name))
-		}
-		seen[name] = true
-		out = append(out, field{name, v})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fmt.Errorf("%s: unexpected data after the object", label)
-	}
-	return out, nil
-}
-
-var errNotObject = errors.New("not a JSON object")
-
-// join appends a field name to a path ("" is the top level).
-func join(where, name string) string {
-	if where == "" {
-		return name
-	}
-	return where + "." + name
-}
-
 // Parse reads an ACLs file (see the package comment for the rules). Every
 // error names the field at fault and, where it helps, the fix.
 func Parse(data []byte) (*ACLs, error) {
@@ -79,8 +23,8 @@ func Parse(data []byte) (*ACLs, error) {
 		}
 		return nil, fmt.Errorf("acls: invalid JSON: %w", err)
 	}
-	fields, err := objectFields(data, "")
-	if err == errNotObject {
+	fields, err := jsonobj.Fields(data, "", "acls")
+	if err == jsonobj.ErrNotObject {
 		return nil, errors.New(`acls: want a JSON object like {"permissive": true, "run_tasks": [...]}`)
 	}
 	if err != nil {
@@ -88,17 +32,17 @@ func Parse(data []byte) (*ACLs, error) {
 	}
 	a := AllowAll()
 	for _, f := range fields {
-		if f.name == "permissive" {
-			if err := json.Unmarshal(f.value, &a.permissive); err != nil || isNull(f.value) {
+		if f.Name == "permissive" {
+			if err := json.Unmarshal(f.Value, &a.permissive); err != nil || jsonobj.IsNull(f.Value) {
 				return nil, errors.New("permissive: want true or false")
 			}
 			continue
 		}
-		si := specIndex(Action(f.name))
+		si := specIndex(Action(f.Name))
 		if si < 0 {
-			return nil, fmt.Errorf("%s: unknown field; want permissive or one of %s", f.name, actionList())
+			return nil, fmt.Errorf("%s: unknown field; want permissive or one of %s", f.Name, actionList())
 		}
-		rules, err := parseRules(f.value, specs[si])
+		rules, err := parseRules(f.Value, specs[si])
 		if err != nil {
 			return nil, err
 		}
@@ -106,8 +50,6 @@ func Parse(data []byte) (*ACLs, error) {
 	}
 	return a, nil
 }
-
-func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 func actionList() string {
 	names := make([]string, len(specs))
@@ -119,14 +61,14 @@ func actionList() string {
 
 func parseRules(raw []byte, sp actionSpec) ([]rule, error) {
 	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil || isNull(raw) {
+	if err := json.Unmarshal(raw, &items); err != nil || jsonobj.IsNull(raw) {
 		return nil, fmt.Errorf("%s: want a list of rules like [{\"principals\": {...}, %q: {...}}]", sp.action, sp.object)
 	}
 	rules := make([]rule, 0, len(items))
 	for i, item := range items {
 		where := fmt.Sprintf("%s[%d]", sp.action, i)
-		fields, err := objectFields(item, where)
-		if err == errNotObject {
+		fields, err := jsonobj.Fields(item, where, "acls")
+		if err == jsonobj.ErrNotObject {
 			return nil, fmt.Errorf("%s: want an object with principals and %s", where, sp.object)
 		}
 		if err != nil {
@@ -135,15 +77,15 @@ func parseRules(raw []byte, sp actionSpec) ([]rule, error) {
 		var r rule
 		for _, f := range fields {
 			var e *entity
-			switch f.name {
+			switch f.Name {
 			case "principals":
 				e = &r.subject
 			case sp.object:
 				e = &r.object
 			default:
-				return nil, fmt.Errorf("%s.%s: unknown field; %s rules take principals and %s", where, f.name, sp.action, sp.object)
+				return nil, fmt.Errorf("%s.%s: unknown field; %s rules take principals and %s", where, f.Name, sp.action, sp.object)
 			}
-			if *e, err = parseEntity(f.value, join(where, f.name), f.name == sp.object, sp.match); err != nil {
+			if *e, err = parseEntity(f.Value, jsonobj.Join(where, f.Name), f.Name == sp.object, sp.match); err != nil {
 				return nil, err
 			}
 		}
@@ -153,8 +95,8 @@ func parseRules(raw []byte, sp actionSpec) ([]rule, error) {
 }
 
 func parseEntity(raw []byte, where string, isObject bool, kind matchKind) (entity, error) {
-	fields, err := objectFields(raw, where)
-	if err == errNotObject {
+	fields, err := jsonobj.Fields(raw, where, "acls")
+	if err == jsonobj.ErrNotObject {
 		return entity{}, fmt.Errorf(`%s: want {"values": [...]}, {"type": "ANY"} or {"type": "NONE"}`, where)
 	}
 	if err != nil {
@@ -166,18 +108,18 @@ func parseEntity(raw []byte, where string, isObject bool, kind matchKind) (entit
 		hasValues bool
 	)
 	for _, f := range fields {
-		switch f.name {
+		switch f.Name {
 		case "type":
-			if err := json.Unmarshal(f.value, &typ); err != nil || isNull(f.value) {
+			if err := json.Unmarshal(f.Value, &typ); err != nil || jsonobj.IsNull(f.Value) {
 				return entity{}, fmt.Errorf("%s.type: want \"ANY\" or \"NONE\"; give values or type", where)
 			}
 		case "values":
 			hasValues = true
-			if err := json.Unmarshal(f.value, &values); err != nil || isNull(f.value) {
+			if err := json.Unmarshal(f.Value, &values); err != nil || jsonobj.IsNull(f.Value) {
 				return entity{}, fmt.Errorf("%s.values: want a list of strings", where)
 			}
 		default:
-			return entity{}, fmt.Errorf("%s.%s: unknown field; an entity takes values or type", where, f.name)
+			return entity{}, fmt.Errorf("%s.%s: unknown field; an entity takes values or type", where, f.Name)
 		}
 	}
 	switch typ {

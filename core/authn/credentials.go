@@ -28,7 +28,6 @@
 package authn
 
 import (
-	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -44,6 +43,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"agora/core/jsonobj"
 )
 
 // HashIterations is the PBKDF2-HMAC-SHA256 work factor HashSecret uses.
@@ -123,8 +124,8 @@ func ParseCredentials(data []byte) (*Credentials, error) {
 		}
 		return nil, fmt.Errorf("credentials: invalid JSON: %w", err)
 	}
-	top, err := objectFields(data, "")
-	if err == errNotObject {
+	top, err := jsonobj.Fields(data, "", "credentials")
+	if err == jsonobj.ErrNotObject {
 		return nil, errors.New(`credentials: want a JSON object like {"credentials": [{"principal": ..., "secret_hash": ...}]}`)
 	}
 	if err != nil {
@@ -132,11 +133,11 @@ func ParseCredentials(data []byte) (*Credentials, error) {
 	}
 	c := newCredentials()
 	for _, f := range top {
-		if f.name != "credentials" {
-			return nil, fmt.Errorf("%s: unknown field; the file holds only \"credentials\"", f.name)
+		if f.Name != "credentials" {
+			return nil, fmt.Errorf("%s: unknown field; the file holds only \"credentials\"", f.Name)
 		}
 		var items []json.RawMessage
-		if err := json.Unmarshal(f.value, &items); err != nil {
+		if err := json.Unmarshal(f.Value, &items); err != nil {
 			return nil, errors.New(`credentials: want a list of {"principal": ..., "secret_hash": ..., "token_hash": ...}`)
 		}
 		firstAt := map[string]int{}
@@ -151,8 +152,8 @@ func ParseCredentials(data []byte) (*Credentials, error) {
 
 func (c *Credentials) parseEntry(item []byte, i int, firstAt map[string]int) error {
 	where := fmt.Sprintf("credentials[%d]", i)
-	fields, err := objectFields(item, where)
-	if err == errNotObject {
+	fields, err := jsonobj.Fields(item, where, "credentials")
+	if err == jsonobj.ErrNotObject {
 		return fmt.Errorf(`%s: want an object like {"principal": ..., "secret_hash": ...}`, where)
 	}
 	if err != nil {
@@ -162,12 +163,12 @@ func (c *Credentials) parseEntry(item []byte, i int, firstAt map[string]int) err
 	var hasPrincipal bool
 	for _, f := range fields {
 		var s string
-		if f.name != "secret" {
-			if err := json.Unmarshal(f.value, &s); err != nil || isNull(f.value) {
-				return fmt.Errorf("%s.%s: want a string", where, f.name)
+		if f.Name != "secret" {
+			if err := json.Unmarshal(f.Value, &s); err != nil || jsonobj.IsNull(f.Value) {
+				return fmt.Errorf("%s.%s: want a string", where, f.Name)
 			}
 		}
-		switch f.name {
+		switch f.Name {
 		case "principal":
 			principal, hasPrincipal = s, true
 		case "secret_hash":
@@ -177,7 +178,7 @@ func (c *Credentials) parseEntry(item []byte, i int, firstAt map[string]int) err
 		case "secret":
 			return fmt.Errorf("%s.secret: plaintext secrets are not accepted; hash it with HashSecret / agora credentials add and store the result as secret_hash", where)
 		default:
-			return fmt.Errorf("%s.%s: unknown field; an entry takes principal, secret_hash and token_hash", where, f.name)
+			return fmt.Errorf("%s.%s: unknown field; an entry takes principal, secret_hash and token_hash", where, f.Name)
 		}
 	}
 	if !hasPrincipal {
@@ -439,57 +440,3 @@ func quoteShort(s string) string {
 	}
 	return strconv.Quote(s)
 }
-
-// field is one member of a JSON object, in document order.
-type field struct {
-	name  string
-	value json.RawMessage
-}
-
-var errNotObject = errors.New("not a JSON object")
-
-// objectFields splits a JSON object into its members, refusing anything
-// that is not an object and keys given twice (a second "secret_hash"
-// would otherwise silently replace the first).
-func objectFields(raw []byte, where string) ([]field, error) {
-	label := where
-	if label == "" {
-		label = "credentials"
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errNotObject
-	}
-	var out []field
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-		}
-		name, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-		}
-		path := name
-		if where != "" {
-			path = where + "." + name
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("%s: given twice", path)
-		}
-		seen[name] = true
-		out = append(out, field{name, v})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", label, err)
-	}
-	return out, nil
-}
-
-func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
