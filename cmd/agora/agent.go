@@ -162,15 +162,11 @@ func runAgent(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logf := newLogger("agent: ")
-	srv, err := sec.build("agora agent", workDir, acl.Default(), logf)
+	srv, tr, err := sec.peer("agora agent", workDir, logf)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	tr, err := sec.clientTransport(os.Getenv)
-	if err != nil {
-		return err
-	}
 	a, err := af.build(af.master, workDir, srv, tr, logf)
 	if err != nil {
 		return err

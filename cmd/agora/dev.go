@@ -65,11 +65,7 @@ func runDev(args []string) error {
 		defer func() { stopLB(); <-lbDone }()
 		lbLine = fmt.Sprintf("HAProxy on %s: each app's service port, HTTP virtual hosts on :%d, stats on :%d", l.bind, l.httpPort, l.statsPort)
 	}
-	hc, err := mf.srv.internalClient()
-	if err != nil {
-		return err
-	}
-	a, err := af.build(url, filepath.Join(dataDir, "agent"), mf.srv, hc.Transport, logf)
+	a, err := af.build(url, filepath.Join(dataDir, "agent"), mf.srv, mf.srv.internalClient().Transport, logf)
 	if err != nil {
 		return err
 	}

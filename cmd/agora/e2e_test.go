@@ -342,9 +342,9 @@ func TestSeparateMasterAndAgents(t *testing.T) {
 	url := "http://" + masterAddr
 	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
 	waitHealthy(t, url)
-	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
+	start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
 		"--resources", "cpus:4;mem:8192;disk:20000;ports:[31000-32000]", "--attributes", "rack:r1;zone:a")
-	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
+	start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", masterAddr, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
 		"--resources", "cpus:2;mem:2048;disk:1000;ports:[31000-31010]", "--attributes", "rack:r2;zone:b")
 	agents := waitAgents(t, url, 2)
 	cpus := map[float64]string{}

@@ -99,7 +99,7 @@ func TestHighlyAvailableMasters(t *testing.T) {
 	}
 
 	for i := 0; i < 2; i++ {
-		start(t, "agent", "--authenticate=false", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(), "--resources", "cpus:2;mem:1024;disk:100")
+		start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(), "--resources", "cpus:2;mem:1024;disk:100")
 	}
 	waitAgents(t, a.url, 2)
 

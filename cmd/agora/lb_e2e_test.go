@@ -141,7 +141,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data_dir", t.TempDir(), "--allocation_interval", "100ms", "--consul", consul.Addr)
 	waitHealthy(t, url)
 	var agentIDs []string
-	start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddr(t), "--hostname", "127.0.0.1", "--docker_host_ip", "127.0.0.1",
+	start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", masterAddr, "--listen", freeAddr(t), "--hostname", "127.0.0.1", "--docker_host_ip", "127.0.0.1",
 		"--work_dir", t.TempDir(), "--containerizers", "docker", "--resources", "cpus:4;mem:2048;disk:2000;ports:[31700-31750]")
 	for _, a := range waitAgents(t, url, 1) {
 		agentIDs = append(agentIDs, a.AgentInfo.ID.Value)

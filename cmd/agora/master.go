@@ -52,11 +52,7 @@ func (mf *masterFlags) secure(role, dataDir string, acls *acl.ACLs, logf func(st
 	mf.srv = srv
 	mf.cfg.Authenticated = srv.authn != nil
 	mf.cfg.ACLs, mf.cfg.ACLFile = srv.acls, srv.aclFile
-	hc, err := srv.internalClient()
-	if err != nil {
-		return err
-	}
-	mf.services.http = hc
+	mf.services.http = srv.internalClient()
 	if srv.authn != nil {
 		mf.services.principal = internalPrincipal
 	}

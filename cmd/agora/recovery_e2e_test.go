@@ -79,7 +79,7 @@ func TestAgentKill9RecoversTasks(t *testing.T) {
 	start(t, "master", "--authenticate=false", "--listen", masterAddr, "--data-dir", t.TempDir(), "--allocation_interval", "100ms")
 	waitHealthy(t, url)
 	workDir := t.TempDir()
-	agentArgs := []string{"agent", "--authenticate=false", "--master", masterAddr, "--listen", agentAddr, "--work_dir", workDir,
+	agentArgs := []string{"agent", "--authenticate=false", "--switch_user=false", "--master", masterAddr, "--listen", agentAddr, "--work_dir", workDir,
 		"--resources", "cpus:2;mem:1024;disk:1000;ports:[31000-31010]"}
 	agent := start(t, agentArgs...)
 	agentID := waitAgents(t, url, 1)[0].AgentInfo.ID.Value

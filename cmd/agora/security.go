@@ -224,7 +224,7 @@ func (sv *server) wrap(h http.Handler) http.Handler {
 
 // internalClient is the HTTP client of the built-in frameworks in this
 // process: the internal token, and trust in this server's own certificate.
-func (sv *server) internalClient() (*http.Client, error) {
+func (sv *server) internalClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if sv.tls != nil {
 		pool, err := x509.SystemCertPool()
@@ -247,7 +247,7 @@ func (sv *server) internalClient() (*http.Client, error) {
 	if sv.internal != "" {
 		rt = &authn.Transport{Base: tr, Principal: internalPrincipal, Token: sv.internal}
 	}
-	return &http.Client{Transport: rt}, nil
+	return &http.Client{Transport: rt}
 }
 
 // aclAuthorizer adapts the ACLs to the string-typed Authorizer interfaces
@@ -286,6 +286,22 @@ func (s *securityFlags) clientTransport(getenv func(string) string) (http.RoundT
 		return nil, fmt.Errorf("a secret was given without a principal: set --principal or AGORA_PRINCIPAL")
 	}
 	return &authn.Transport{Base: tr, Principal: principal, Secret: secret, Token: token}, nil
+}
+
+// peer builds both sides of a process that serves an API and calls a
+// master (an agent, a standalone services framework); its ACLs default to
+// acl.Default.
+func (s *securityFlags) peer(role, dataDir string, logf func(string, ...any)) (*server, http.RoundTripper, error) {
+	srv, err := s.build(role, dataDir, acl.Default(), logf)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := s.clientTransport(os.Getenv)
+	if err != nil {
+		srv.close()
+		return nil, nil, err
+	}
+	return srv, tr, nil
 }
 
 // readSecret reads a secret from a file (trailing newline dropped), else

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"agora/core/acl"
 	"agora/core/store"
 	"agora/discovery"
 	"agora/discovery/consul"
@@ -166,15 +165,11 @@ func runServices(args []string) error {
 		return fmt.Errorf("services: unexpected argument %q; flags only", fs.Arg(0))
 	}
 	logf := newLogger("services: ")
-	srv, err := sec.build("agora services", dataDir, acl.Default(), logf)
+	srv, tr, err := sec.peer("agora services", dataDir, logf)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	tr, err := sec.clientTransport(os.Getenv)
-	if err != nil {
-		return err
-	}
 	host.http = &http.Client{Transport: tr}
 	host.principal = firstNonEmpty(sec.principal, os.Getenv("AGORA_PRINCIPAL"))
 	host.defaultUser(false)

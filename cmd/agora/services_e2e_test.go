@@ -326,7 +326,7 @@ func TestServicesDockerEndToEnd(t *testing.T) {
 	agents := map[string]*proc{}
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
 		ports := fmt.Sprintf("ports:[%d-%d]", 31500+100*i, 31549+100*i)
-		agents[ip] = start(t, "agent", "--authenticate=false", "--master", masterAddr, "--listen", freeAddrOn(t, ip), "--hostname", ip, "--docker_host_ip", ip,
+		agents[ip] = start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", masterAddr, "--listen", freeAddrOn(t, ip), "--hostname", ip, "--docker_host_ip", ip,
 			"--work_dir", t.TempDir(), "--containerizers", "docker", "--resources", "cpus:4;mem:2048;disk:2000;"+ports)
 	}
 	var agentIDs []string

@@ -23,7 +23,7 @@ func TestServicesFollowLeadershipEndToEnd(t *testing.T) {
 	if l := leaderOf(t, []*haMaster{a, b}); l != a {
 		t.Fatalf("leader is %s, want %s", l.url, a.url)
 	}
-	start(t, "agent", "--authenticate=false", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
+	start(t, "agent", "--authenticate=false", "--switch_user=false", "--master", zkURL, "--listen", freeAddr(t), "--work_dir", t.TempDir(),
 		"--containerizers", "process", "--resources", "cpus:2;mem:1024;disk:100")
 	waitAgents(t, a.url, 1)
 	waitServices(t, a.url)

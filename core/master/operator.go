@@ -2,7 +2,6 @@ package master
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -53,7 +52,6 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp *mesos.OperatorResponse
-	var err error
 	principal := principalOf(r)
 	switch call.Type {
 	case mesos.GetHealth:
@@ -70,40 +68,14 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("mark_agent_gone.agent_id: required"))
 			return
 		}
-		if e := m.exec(r.Context(), "operator call "+call.Type, func() {
-			a := m.agents[call.MarkAgentGone.AgentID.Value]
-			if a == nil {
-				err = &apiError{http.StatusNotFound, fmt.Sprintf("mark_agent_gone.agent_id: agent %q is not known", call.MarkAgentGone.AgentID.Value)}
-				return
-			}
-			if err = m.authorize(principal, acl.MarkAgentsGone, a.info.Hostname); err != nil {
-				return
-			}
-			m.removeAgent(a, "marked gone by an operator")
-		}); e != nil {
-			writeError(w, e)
-			return
-		}
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
+		m.operatorWrite(w, r, call.Type, func() error { return m.markAgentGone(principal, call.MarkAgentGone.AgentID.Value) })
 		return
 	case Teardown:
 		if call.Teardown == nil || call.Teardown.FrameworkID.Value == "" {
 			writeError(w, badRequest("teardown.framework_id: required"))
 			return
 		}
-		if e := m.exec(r.Context(), "operator call "+call.Type, func() { err = m.teardown(principal, call.Teardown.FrameworkID.Value) }); e != nil {
-			writeError(w, e)
-			return
-		}
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
+		m.operatorWrite(w, r, call.Type, func() error { return m.teardown(principal, call.Teardown.FrameworkID.Value) })
 		return
 	case GetACLs:
 		if err := m.authorize(principal, acl.ManageACLs, "*"); err != nil {
@@ -146,6 +118,20 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 
 func (m *Master) versionInfo() mesos.VersionInfo {
 	return mesos.VersionInfo{Version: Version}
+}
+
+// operatorWrite runs a changing operator call on the loop and answers 200,
+// or the call's error.
+func (m *Master) operatorWrite(w http.ResponseWriter, r *http.Request, typ string, f func() error) {
+	var err error
+	if e := m.exec(r.Context(), "operator call "+typ, func() { err = f() }); e != nil {
+		err = e
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // operatorState builds a read-only response on the loop.

@@ -201,6 +201,20 @@ func (m *Master) updateACLs(ctx context.Context, principal string, raw json.RawM
 	return nil
 }
 
+// markAgentGone is MARK_AGENT_GONE: it needs mark_agents_gone for the
+// agent's hostname.
+func (m *Master) markAgentGone(principal, id string) error {
+	a := m.agents[id]
+	if a == nil {
+		return &apiError{http.StatusNotFound, fmt.Sprintf("mark_agent_gone.agent_id: agent %q is not known", id)}
+	}
+	if err := m.authorize(principal, acl.MarkAgentsGone, a.info.Hostname); err != nil {
+		return err
+	}
+	m.removeAgent(a, "marked gone by an operator")
+	return nil
+}
+
 // teardown is the operator's TEARDOWN: it needs teardown_frameworks for the
 // framework's principal.
 func (m *Master) teardown(principal, id string) error {
