@@ -359,7 +359,7 @@ func TestSeparateMasterAndAgents(t *testing.T) {
 		t.Fatalf("agents' cpus -> rack = %v, want 4 -> r1 and 2 -> r2", cpus)
 	}
 	// One framework receives both agents' resources.
-	s := subscribe(t, url, mesos.FrameworkInfo{User: "root", Name: "two"})
+	s := subscribe(t, url, mesos.FrameworkInfo{User: "nobody", Name: "two"})
 	seen := map[string]bool{}
 	for len(seen) < 2 {
 		seen[s.offer().AgentID.Value] = true

@@ -24,7 +24,7 @@ func BenchmarkFailoverToOffers(b *testing.B) {
 		standby := startHAMaster(b, zkURL)
 		agent := start(b, "agent", "--authenticate=false", "--switch_user=false", "--master", zkURL, "--listen", freeAddr(b), "--work_dir", b.TempDir(), "--resources", "cpus:1;mem:256;disk:10")
 		waitAgents(b, leader.url, 1)
-		info := mesos.FrameworkInfo{User: "root", Name: "bench", FailoverTimeout: 3600}
+		info := mesos.FrameworkInfo{User: "nobody", Name: "bench", FailoverTimeout: 3600}
 		s := subscribe(b, zkURL, info)
 		s.offer()
 		info.ID = &mesos.FrameworkID{Value: s.c.FrameworkID()}

@@ -104,7 +104,7 @@ func TestHighlyAvailableMasters(t *testing.T) {
 	waitAgents(t, a.url, 2)
 
 	// A framework, found through ZooKeeper, runs two tasks.
-	info := mesos.FrameworkInfo{User: "root", Name: "ha", FailoverTimeout: 3600}
+	info := mesos.FrameworkInfo{User: "nobody", Name: "ha", FailoverTimeout: 3600}
 	s := subscribe(t, zkURL, info)
 	for _, id := range []string{"a1", "a2"} {
 		s.launch(s.offer(), id, "cpus:0.5;mem:32", mesos.CommandInfo{Value: "sleep 600"})

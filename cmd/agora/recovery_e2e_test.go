@@ -97,7 +97,7 @@ func TestAgentKill9RecoversTasks(t *testing.T) {
 		}
 	})
 
-	s := subscribe(t, url, mesos.FrameworkInfo{User: "root", Name: "recovery", FailoverTimeout: 3600})
+	s := subscribe(t, url, mesos.FrameworkInfo{User: "nobody", Name: "recovery", FailoverTimeout: 3600})
 	o := s.offer()
 	res, err := resources.Parse("cpus:0.1;mem:32")
 	if err != nil {
