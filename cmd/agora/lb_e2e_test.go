@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"agora/core/authn"
 	"agora/core/containerizer/docker/dockertest"
 	"agora/discovery/consul/consultest"
 
@@ -115,14 +116,37 @@ type lbStatus struct {
 	Services    int      `json:"services"`
 }
 
-func getLBStatus(url string) (lbStatus, error) {
+// getLBStatus reads the lb's /status with a bearer token.
+func getLBStatus(url, token string) (lbStatus, error) {
 	var s lbStatus
-	resp, err := http.Get(url + "/status")
+	req, _ := http.NewRequest("GET", url+"/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return s, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("GET %s/status: %s", url, resp.Status)
+	}
 	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// lbCredentials writes a credentials file with one token for the lb's
+// status API.
+func lbCredentials(t *testing.T) (file, token string) {
+	t.Helper()
+	creds, err := authn.ParseCredentials([]byte(`{"credentials": []}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, hash, err := authn.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds.Set("ops", "", hash)
+	data, _ := creds.Marshal()
+	return writeFile(t, "lb-credentials.json", string(data)), token
 }
 
 // Services reach users through HAProxy, by service port and by virtual
@@ -154,7 +178,8 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	statsPort, _ := strconv.Atoi(strings.Split(freeAddr(t), ":")[1])
 	lbListen := freeAddr(t)
 	lbDir := t.TempDir()
-	lbArgs := []string{"lb", "--authenticate=false", "--consul", consul.Addr, "--work_dir", lbDir, "--bind", "127.0.0.1", "--http_port", strconv.Itoa(httpPort),
+	credsFile, token := lbCredentials(t)
+	lbArgs := []string{"lb", "--credentials", credsFile, "--consul", consul.Addr, "--work_dir", lbDir, "--bind", "127.0.0.1", "--http_port", strconv.Itoa(httpPort),
 		"--stats_port", strconv.Itoa(statsPort), "--listen", lbListen}
 	stopHAProxyAt(t, lbDir)
 	lbProc := start(t, lbArgs...)
@@ -177,6 +202,11 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 		return err1 == nil && strings.Contains(a, "version v1") && err2 == nil && resp.StatusCode == 200
 	})
 	phase("served through HAProxy by service port and virtual host")
+	if resp, err := http.Get(lbURL + "/status"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the lb's /status without credentials: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// Scale and upgrade under load: not one request may fail.
 	load := startLoad(byPort, "")
@@ -228,7 +258,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // requests flow while no lb runs
 	start(t, lbArgs...)
 	waitFor(t, 30*time.Second, "the restarted lb to report HAProxy running", func() bool {
-		s, err := getLBStatus(lbURL)
+		s, err := getLBStatus(lbURL, token)
 		return err == nil && s.Running
 	})
 	mustApp(t, url, "scale", "/shop/web", "3")
@@ -249,7 +279,7 @@ func TestLoadBalancerEndToEnd(t *testing.T) {
 	bad := writeFile(t, "bad.json", fmt.Sprintf(lbHTTPDApp, "/shop/bad", 1, image, otherPort, `{"HAPROXY_0_MODE":"carrier-pigeon"}`, "v1"))
 	mustApp(t, url, "deploy", "-f", bad)
 	waitFor(t, 30*time.Second, "the lb to report the bad label", func() bool {
-		s, err := getLBStatus(lbURL)
+		s, err := getLBStatus(lbURL, token)
 		return err == nil && strings.Contains(strings.Join(s.LabelErrors, " "), "carrier-pigeon")
 	})
 	mustApp(t, url, "scale", "/shop/web", "2")
