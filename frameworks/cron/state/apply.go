@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"agora/frameworks/cron/core"
@@ -29,7 +28,7 @@ func (s *Store) Apply(ctx context.Context, d core.Decisions) error {
 	for _, r := range d.PersistRuns {
 		w, err := s.runOp(r)
 		if err != nil {
-			return fmt.Errorf("state: apply: %w", err)
+			return err
 		}
 		runs = append(runs, w)
 	}
@@ -37,7 +36,7 @@ func (s *Store) Apply(ctx context.Context, d core.Decisions) error {
 	for _, c := range d.PersistCursors {
 		w, err := s.cursorOp(c)
 		if err != nil {
-			return fmt.Errorf("state: apply: %w", err)
+			return err
 		}
 		cursors = append(cursors, w)
 	}
@@ -45,13 +44,13 @@ func (s *Store) Apply(ctx context.Context, d core.Decisions) error {
 	for _, r := range d.DeleteRuns {
 		w, err := s.deleteRunOp(r)
 		if err != nil {
-			return fmt.Errorf("state: apply: %w", err)
+			return err
 		}
 		dels = append(dels, w)
 	}
 	for _, phase := range [][]op{runs, cursors, dels} {
 		if err := s.run(ctx, lastPerKey(phase)); err != nil {
-			return fmt.Errorf("state: apply: %w", err)
+			return err
 		}
 	}
 	return nil

@@ -240,15 +240,15 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	}
 	dels := make([]op, len(kvs))
 	for i, kv := range kvs {
-		dels[i] = op{key: kv.Key, what: "job " + id + " run"}
+		dels[i] = op{key: kv.Key, what: "delete job " + id + ": run"}
 	}
 	if err := s.run(ctx, dels); err != nil {
-		return fmt.Errorf("state: delete job %s: %w", id, err)
-	}
-	if err := s.write(ctx, op{key: s.cursorKey(id), what: "job " + id + " cursor"}); err != nil {
 		return err
 	}
-	return s.write(ctx, op{key: s.jobKey(id), what: "job " + id})
+	if err := s.write(ctx, op{key: s.cursorKey(id), what: "delete job " + id + ": cursor"}); err != nil {
+		return err
+	}
+	return s.write(ctx, op{key: s.jobKey(id), what: "delete job " + id})
 }
 
 // PutCursor writes a job's cursor, replacing any stored one.
