@@ -11,9 +11,9 @@ import (
 // every run in PersistRuns, then every cursor in PersistCursors, then every
 // deletion in DeleteRuns. Each phase ends before the next begins, so a
 // cursor is never stored ahead of the runs it accounts for. Within a phase
-// writes go to the store concurrently (at most DefaultParallel at a time),
-// which lets a group-committing store share one sync among them; when one
-// key appears twice in a phase the later entry wins.
+// writes go to the store concurrently (at most DefaultParallel at a time,
+// see WithParallel), which lets a group-committing store share one sync
+// among them; when one key appears twice in a phase the later entry wins.
 //
 // Every record is encoded and checked before anything is written, so an
 // invalid batch writes nothing. After a failed write no further write is

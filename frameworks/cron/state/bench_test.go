@@ -25,13 +25,18 @@ func applyBatch() core.Decisions {
 
 // BenchmarkApply1000Runs measures one Apply of 1,000 runs and 100 cursors
 // on the embedded store (each write durable).
-func BenchmarkApply1000Runs(b *testing.B) {
+func BenchmarkApply1000Runs(b *testing.B) { benchApply(b, DefaultParallel) }
+
+// BenchmarkApply1000RunsParallel64 is the same with WithParallel(64).
+func BenchmarkApply1000RunsParallel64(b *testing.B) { benchApply(b, 64) }
+
+func benchApply(b *testing.B, parallel int) {
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s := New(st, "")
+	s := New(st, "").WithParallel(parallel)
 	d := applyBatch()
 	for b.Loop() {
 		if err := s.Apply(ctx, d); err != nil {

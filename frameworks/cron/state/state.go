@@ -70,7 +70,8 @@ type Store struct {
 	parallel int
 }
 
-// DefaultParallel is how many writes Apply has in flight at once.
+// DefaultParallel is how many writes Apply has in flight at once by
+// default.
 const DefaultParallel = 16
 
 // New returns the framework's state kept under root ("" means "/cron") in
@@ -83,6 +84,14 @@ func New(st store.Store, root string) *Store {
 	if err := store.ValidKey(root); err != nil {
 		s.rootErr = fmt.Errorf("state: root: %w", err)
 	}
+	return s
+}
+
+// WithParallel sets how many writes Apply and DeleteJob keep in flight (at
+// least 1) and returns s. More lets a group-committing store share one sync
+// among more writes; fewer spares a ZooKeeper ensemble shared with others.
+func (s *Store) WithParallel(n int) *Store {
+	s.parallel = max(n, 1)
 	return s
 }
 
