@@ -70,6 +70,13 @@ type Run struct {
 	// Missed counts the fires this MISSED record stands for (when a
 	// master was away for many fires, they are summarised).
 	Missed int `json:"missed,omitempty"`
+	// Killing is the status the run ends in once the task the core killed
+	// ends (STOPPED or FAILED; Message says why); stored so a failover
+	// does not mistake our own kill for a failure.
+	Killing string `json:"killing,omitempty"`
+	// Failures counts the attempts that failed (an attempt found never
+	// started after a failover is relaunched without counting).
+	Failures int `json:"failures,omitempty"`
 }
 
 // Task is one attempt of a run.
@@ -94,6 +101,9 @@ type Cursor struct {
 	JobID     string               `json:"jobId"`
 	Schedules map[string]time.Time `json:"schedules,omitempty"`
 	Parents   map[string]string    `json:"parents,omitempty"` // parent job id -> id of its successful run
+	// History is the job's summary, kept here so it survives the trimming
+	// of old runs.
+	History History `json:"history,omitzero"`
 }
 
 // History summarises a job's finished runs (Metronome's embed=history).
@@ -124,6 +134,7 @@ type Decisions struct {
 	PersistRuns    []Run
 	PersistCursors []Cursor
 	DeleteRuns     []RunRef // history trimmed, or its job deleted
+	DeleteCursors  []string // job ids: the cursors of deleted jobs
 	Launch         []Launch
 	Decline        []mesos.OfferID
 	Kill           []Kill
