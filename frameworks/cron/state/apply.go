@@ -7,10 +7,12 @@ import (
 	"agora/frameworks/cron/core"
 )
 
-// Apply writes what one core.Decisions asks to persist, in three phases:
-// every run in PersistRuns, then every cursor in PersistCursors, then every
-// deletion in DeleteRuns. Each phase ends before the next begins, so a
-// cursor is never stored ahead of the runs it accounts for. Within a phase
+// Apply writes what one core.Decisions asks to persist, in four phases:
+// every run in PersistRuns, then every cursor in PersistCursors, then the
+// runs in DeleteRuns, then the cursors in DeleteCursors (as DeleteJob, a
+// deleted job's runs go before its cursor). Each phase ends before the
+// next begins, so a cursor is never stored ahead of the runs it accounts
+// for. Within a phase
 // writes go to the store concurrently (at most DefaultParallel at a time,
 // see WithParallel), which lets a group-committing store share one sync
 // among them; when one key appears twice in a phase the later entry wins.
@@ -48,7 +50,15 @@ func (s *Store) Apply(ctx context.Context, d core.Decisions) error {
 		}
 		dels = append(dels, w)
 	}
-	for _, phase := range [][]op{runs, cursors, dels} {
+	cursorDels := make([]op, 0, len(d.DeleteCursors))
+	for _, id := range d.DeleteCursors {
+		w, err := s.deleteCursorOp(id)
+		if err != nil {
+			return err
+		}
+		cursorDels = append(cursorDels, w)
+	}
+	for _, phase := range [][]op{runs, cursors, dels, cursorDels} {
 		if err := s.run(ctx, lastPerKey(phase)); err != nil {
 			return err
 		}

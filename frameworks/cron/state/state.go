@@ -279,6 +279,25 @@ func (s *Store) cursorOp(c core.Cursor) (op, error) {
 	return s.encode(s.cursorKey(c.JobID), "job "+c.JobID+" cursor", c)
 }
 
+// DeleteCursor removes a job's cursor; a missing one is not an error.
+func (s *Store) DeleteCursor(ctx context.Context, jobID string) error {
+	if s.rootErr != nil {
+		return s.rootErr
+	}
+	w, err := s.deleteCursorOp(jobID)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, w)
+}
+
+func (s *Store) deleteCursorOp(jobID string) (op, error) {
+	if jobID == "" {
+		return op{}, errors.New("state: delete cursor: jobId: must not be empty")
+	}
+	return op{key: s.cursorKey(jobID), what: "delete job " + jobID + " cursor"}, nil
+}
+
 // Cursors returns every stored cursor, sorted by job id. Records that do
 // not decode are reported in the error alongside the cursors that did.
 func (s *Store) Cursors(ctx context.Context) ([]core.Cursor, error) {

@@ -123,7 +123,12 @@ func mkRun(jobID, runID string, at time.Time) core.Run {
 }
 
 func mkCursor(jobID string, at time.Time) core.Cursor {
-	return core.Cursor{JobID: jobID, Schedules: map[string]time.Time{"nightly": at}, Parents: map[string]string{"parent": "r1"}}
+	return core.Cursor{
+		JobID:     jobID,
+		Schedules: map[string]time.Time{"nightly": at},
+		Parents:   map[string]string{"parent": "r1"},
+		History:   core.History{SuccessCount: 3, FailureCount: 1, LastSuccessAt: at, LastFailureAt: at.Add(-time.Hour)},
+	}
 }
 
 func jobIDs(jobs []*job.Job) []string {
@@ -271,6 +276,12 @@ func testCursorsAndRunsRoundTrip(t *testing.T, st store.Store, s *Store) {
 	}
 	if err := s.PutCursor(ctx, core.Cursor{}); err == nil || !strings.Contains(err.Error(), "jobId") {
 		t.Fatalf("cursor without job id: %v", err)
+	}
+	if err := s.DeleteCursor(ctx, "bare"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := s.Cursors(ctx); err != nil || !reflect.DeepEqual(cs, []core.Cursor{c}) {
+		t.Fatalf("Cursors after DeleteCursor(bare) = %v, %v", cursorIDs(cs), err)
 	}
 	if err := s.DeleteRun(ctx, "", "r"); err == nil {
 		t.Fatal("DeleteRun without job id accepted")
@@ -531,6 +542,8 @@ func phaseOf(rec string) int {
 		return 1
 	case strings.HasPrefix(rec, "del /cron/runs/"):
 		return 2
+	case strings.HasPrefix(rec, "del /cron/cursors/"):
+		return 3
 	}
 	return -1
 }
@@ -596,6 +609,14 @@ func testApplyDeletesLast(t *testing.T, st store.Store, _ *Store) {
 	if err := s.PutRun(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	// Job "gone" was deleted: its run and its cursor go, runs first.
+	goneRun := mkRun("gone", "r1", t0)
+	if err := s.PutRun(ctx, goneRun); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCursor(ctx, mkCursor("gone", t0)); err != nil {
+		t.Fatal(err)
+	}
 	first := mkRun("j", "20240310T023000Z-nightly", t0)
 	first.Status = core.StatusActive
 	second := first
@@ -603,8 +624,10 @@ func testApplyDeletesLast(t *testing.T, st store.Store, _ *Store) {
 	d := core.Decisions{
 		PersistRuns:    []core.Run{old, first, second},
 		PersistCursors: []core.Cursor{mkCursor("j", t0)},
-		DeleteRuns:     []core.RunRef{{JobID: "j", RunID: old.ID}},
+		DeleteRuns:     []core.RunRef{{JobID: "j", RunID: old.ID}, {JobID: "gone", RunID: goneRun.ID}},
+		DeleteCursors:  []string{"gone"},
 	}
+	before := len(rec.recorded())
 	if err := s.Apply(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -612,9 +635,21 @@ func testApplyDeletesLast(t *testing.T, st store.Store, _ *Store) {
 	if err != nil || !reflect.DeepEqual(runs, []core.Run{second}) {
 		t.Fatalf("Runs = %+v, %v; want only the finished run", runs, err)
 	}
-	ops := rec.recorded()
-	if last := ops[len(ops)-1]; last != "del /cron/runs/j/"+old.ID {
-		t.Fatalf("last op = %q, want the deletion: %v", last, ops)
+	cs, err := s.Cursors(ctx)
+	if err != nil || !reflect.DeepEqual(cursorIDs(cs), []string{"j"}) {
+		t.Fatalf("Cursors = %v, %v; want only j's", cursorIDs(cs), err)
+	}
+	ops := rec.recorded()[before:]
+	if len(ops) != 6 {
+		t.Fatalf("Apply made %v, want 2 run writes, 1 cursor write, 2 run deletes, 1 cursor delete", ops)
+	}
+	for i := 1; i < len(ops); i++ {
+		if phaseOf(ops[i]) < phaseOf(ops[i-1]) {
+			t.Fatalf("op %q came after %q: %v", ops[i], ops[i-1], ops)
+		}
+	}
+	if last := ops[len(ops)-1]; last != "del /cron/cursors/gone" {
+		t.Fatalf("last op = %q, want the cursor deletion: %v", last, ops)
 	}
 }
 
@@ -626,6 +661,7 @@ func testApplyInvalidWritesNothing(t *testing.T, st store.Store, _ *Store) {
 		{PersistRuns: []core.Run{mkRun("j", "r1", t0), {JobID: "j"}}},
 		{PersistRuns: []core.Run{mkRun("j", "r1", t0)}, PersistCursors: []core.Cursor{{}}},
 		{PersistRuns: []core.Run{mkRun("j", "r1", t0)}, DeleteRuns: []core.RunRef{{JobID: "j"}}},
+		{PersistRuns: []core.Run{mkRun("j", "r1", t0)}, DeleteCursors: []string{""}},
 	} {
 		err := s.Apply(ctx, d)
 		if err == nil || !strings.Contains(err.Error(), "must not be empty") {
