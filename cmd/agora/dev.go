@@ -42,7 +42,7 @@ func runDev(args []string) error {
 		return err
 	}
 	defer mf.srv.close()
-	mf.services.defaultUser(true)
+	mf.defaultUsers(true)
 	_, url, stopMaster, err := mf.start(ctx, filepath.Join(dataDir, "master"), logf)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ type masterFlags struct {
 	zkSessionTimeout                       time.Duration
 	cfg                                    master.Config
 	services                               servicesHost
+	cron                                   cronHost
 	sec                                    securityFlags
 	srv                                    *server // built from sec by secure
 }
@@ -40,6 +42,30 @@ func (mf *masterFlags) register(fs serverFlags) {
 	fs.dur(&mf.cfg.AgentRemovalTimeout, "agent_removal_timeout", time.Hour, "unreachable agents are removed for good after this")
 	fs.dur(&mf.cfg.HeartbeatInterval, "heartbeat_interval", 15*time.Second, "interval of HEARTBEAT events to frameworks")
 	mf.services.register(fs)
+	mf.cron.register(fs)
+}
+
+// defaultUsers sets the user the built-in frameworks' tasks run as unless
+// an app or job names one (see servicesHost.defaultUser).
+func (mf *masterFlags) defaultUsers(dev bool) {
+	mf.services.defaultUser(dev)
+	mf.cron.user = mf.services.user
+}
+
+// handler is the master's API with the built-in frameworks' APIs mounted
+// beside it, behind the server's protection.
+func (mf *masterFlags) handler(master http.Handler) http.Handler {
+	return mf.srv.wrap(mf.cron.api.wrap(mf.services.api.wrap(master)))
+}
+
+// runFrameworks runs the built-in frameworks against the master at url
+// until ctx ends.
+func (mf *masterFlags) runFrameworks(ctx context.Context, url string, st store.Store, logf func(string, ...any)) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); mf.services.run(ctx, url, st, logf) }()
+	go func() { defer wg.Done(); mf.cron.run(ctx, url, st, logf) }()
+	wg.Wait()
 }
 
 // secure builds the API's protection; the master's ACLs default to
@@ -52,12 +78,13 @@ func (mf *masterFlags) secure(role, dataDir string, acls *acl.ACLs, logf func(st
 	mf.srv = srv
 	mf.cfg.Authenticated = srv.authn != nil
 	mf.cfg.ACLs, mf.cfg.ACLFile = srv.acls, srv.aclFile
-	mf.services.http = srv.internalClient()
+	hc := srv.internalClient()
+	mf.services.http, mf.cron.http = hc, hc
 	if srv.authn != nil {
-		mf.services.principal = internalPrincipal
+		mf.services.principal, mf.cron.principal = internalPrincipal, internalPrincipal
 	}
 	if srv.acls != nil {
-		mf.services.authz = aclAuthorizer{srv.acls}
+		mf.services.authz, mf.cron.authz = aclAuthorizer{srv.acls}, aclAuthorizer{srv.acls}
 	}
 	return nil
 }
@@ -127,11 +154,11 @@ func (mf *masterFlags) start(ctx context.Context, dir string, logf func(string, 
 			loopCtx, stopLoop := context.WithCancel(ctx)
 			loopDone := make(chan struct{})
 			go func() { m.Run(loopCtx); close(loopDone) }()
-			stopHTTP := serve(mf.srv.listen(ln), mf.srv.wrap(mf.services.wrap(m.Handler())), logf)
+			stopHTTP := serve(mf.srv.listen(ln), mf.handler(m.Handler()), logf)
 			url := mf.url(cfg.Listen)
 			fwCtx, stopFramework := context.WithCancel(ctx)
 			fwDone := make(chan struct{})
-			go func() { mf.services.run(fwCtx, url, st, logf); close(fwDone) }()
+			go func() { mf.runFrameworks(fwCtx, url, st, logf); close(fwDone) }()
 			stop := func() {
 				stopFramework()
 				<-fwDone
@@ -186,8 +213,8 @@ func (mf *masterFlags) runHA(ctx context.Context, logf func(string, ...any)) err
 		ln.Close()
 		return err
 	}
-	ha.Beside(func(ctx context.Context, _ *master.Master) { mf.services.run(ctx, url, st, logf) })
-	stopHTTP := serve(mf.srv.listen(ln), mf.srv.wrap(mf.services.wrap(ha)), logf)
+	ha.Beside(func(ctx context.Context, _ *master.Master) { mf.runFrameworks(ctx, url, st, logf) })
+	stopHTTP := serve(mf.srv.listen(ln), mf.handler(ha), logf)
 	defer stopHTTP()
 	fmt.Printf("agora master listening on %s, contending for leadership at %s (registry in ZooKeeper under %s/state, quorum %d)\n", url, mf.zk, path, mf.quorum)
 	return ha.Run(ctx)
@@ -227,7 +254,7 @@ func runMaster(args []string) error {
 	if err := mf.secure("agora master", dataDir, acl.Default(), logf); err != nil {
 		return err
 	}
-	mf.services.defaultUser(false)
+	mf.defaultUsers(false)
 	defer mf.srv.close()
 	if mf.zk != "" {
 		return mf.runHA(ctx, logf)

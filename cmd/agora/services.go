@@ -9,9 +9,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +29,7 @@ type servicesHost struct {
 	deadline time.Duration
 	consul   string
 	user     string // --services_user
-	cur      atomic.Pointer[http.Handler]
+	api      mount
 
 	// How the framework reaches the master and who it is there; set by
 	// the host (the master's internal client, or the --principal flags).
@@ -47,6 +45,7 @@ type servicesHost struct {
 
 func (s *servicesHost) register(fs serverFlags) {
 	fs.BoolVar(&s.enabled, "services", true, "run the services framework (Marathon API under /v2) inside this process")
+	s.api.prefixes = []string{"/v2"}
 	s.frameworkFlags(fs)
 }
 
@@ -86,21 +85,6 @@ func (s *servicesHost) config(ctx context.Context, masterURL string, st store.St
 		Store: st, Logf: logf, Registry: reg, Core: core.Config{ProgressDeadline: s.deadline}}, nil
 }
 
-// wrap routes /v2 to the running framework and everything else to next.
-// Without a framework here (a standby master, or --services=false) /v2
-// goes to next too, which redirects to the leader or answers 404.
-func (s *servicesHost) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
-			if h := s.cur.Load(); h != nil {
-				(*h).ServeHTTP(w, r)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // defaultUser fills in --services_user: the user running this process,
 // except that outside dev mode root gives way to nobody, since tasks do not
 // run as root unless the ACLs allow it.
@@ -138,8 +122,8 @@ func (s *servicesHost) run(ctx context.Context, masterURL string, st store.Store
 		return
 	}
 	h := api.New(f, s.apiOptions())
-	s.cur.Store(&h)
-	defer s.cur.Store(nil)
+	s.api.set(h)
+	defer s.api.set(nil)
 	f.Run(ctx)
 }
 
