@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"tasks":       {"list running tasks (--all adds completed ones)", runTasks},
 		"task":        {"task log TASK: print a task's stdout or stderr (--follow, --tail N)", runTask},
 		"app":         {"manage services: app deploy|plan|list|show|scale|restart|rollback|delete|why", runApp},
+		"job":         {"manage scheduled jobs: job add|list|show|run|history|suspend|resume|delete", runJob},
 		"login":       {"keep a principal's credentials for the CLI's verbs (asks for the secret)", runLogin},
 		"credentials": {"credentials add|token: keep hashed secrets and tokens in a --credentials file", runCredentials},
 		// Internal: started by the agent's process containerizer, one per task.
