@@ -352,16 +352,39 @@ func (f *Framework) NextFires(jobID string, n int) (out []time.Time) {
 	return out
 }
 
+// PutJob creates or replaces a job; the definition is stored before the
+// call returns and before anything it decides reaches the master.
 func (f *Framework) PutJob(ctx context.Context, j *job.Job) error {
-	return f.change(ctx, func(now time.Time) (core.Decisions, error) { return f.core.PutJob(j, now) })
+	return f.change(ctx, func(now time.Time) (core.Decisions, error) {
+		d, err := f.core.PutJob(j, now)
+		if err != nil {
+			return d, err
+		}
+		if err := f.st.PutJob(ctx, j); err != nil {
+			return core.Decisions{}, fmt.Errorf("storing job %s: %w", j.ID, err)
+		}
+		return d, nil
+	})
 }
 
+// DeleteJob removes a job, its cursor and its runs from the store once
+// the core let it go (stopping its runs first with stopRuns).
 func (f *Framework) DeleteJob(ctx context.Context, id string, stopRuns bool) error {
 	return f.change(ctx, func(now time.Time) (core.Decisions, error) {
+		var d core.Decisions
+		var err error
 		if stopRuns {
-			return f.core.DeleteJobStop(id, now)
+			d, err = f.core.DeleteJobStop(id, now)
+		} else {
+			d, err = f.core.DeleteJob(id, now)
 		}
-		return f.core.DeleteJob(id, now)
+		if err != nil {
+			return d, err
+		}
+		if err := f.st.DeleteJob(ctx, id); err != nil {
+			return core.Decisions{}, fmt.Errorf("deleting job %s: %w", id, err)
+		}
+		return d, nil
 	})
 }
 
