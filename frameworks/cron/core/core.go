@@ -96,6 +96,10 @@ type Core struct {
 	// such as GROUP_BY see the attributes of agents a job's tasks run on.
 	agents map[string]placement.Agent
 
+	// order is the job ids sorted, for deterministic decisions; nil when
+	// it must be rebuilt.
+	order []string
+
 	suppressed bool
 	out        pending
 }
@@ -149,6 +153,7 @@ func (c *Core) reset() {
 	c.killedAt = map[string]time.Time{}
 	c.reconciling = map[string]bool{}
 	c.agents = map[string]placement.Agent{}
+	c.order = nil
 	c.suppressed = false
 	c.out = pending{}
 }
@@ -191,6 +196,9 @@ func (c *Core) deleteRun(ref RunRef) {
 // records as they are now, and says whether offers are wanted.
 func (c *Core) finish(now time.Time) Decisions {
 	var d Decisions
+	if len(c.out.runs) > 0 {
+		d.PersistRuns = make([]Run, 0, len(c.out.runs))
+	}
 	for _, ref := range c.out.runs {
 		if c.out.deleted[ref] {
 			continue // written and trimmed in one call: only the delete matters
@@ -222,8 +230,19 @@ func (c *Core) finish(now time.Time) Decisions {
 	case !waiting && !c.suppressed:
 		d.Suppress, c.suppressed = true, true
 	}
-	c.out = pending{}
+	c.out.reset()
 	return d
+}
+
+// reset empties p for the next call, keeping its sets' memory; the slices
+// went out in the Decisions and are not reused.
+func (p *pending) reset() {
+	clear(p.runSet)
+	clear(p.curSet)
+	clear(p.deleted)
+	clear(p.deadJobs)
+	p.runs, p.cursors, p.delRuns, p.delCurs = nil, nil, nil, nil
+	p.launch, p.decline, p.kill, p.recon = nil, nil, nil, nil
 }
 
 // waiting reports whether a run waits for an offer now.
@@ -239,16 +258,6 @@ func (c *Core) waiting(now time.Time) bool {
 // launchable: INITIAL, past its backoff, not being stopped.
 func launchable(r *Run, now time.Time) bool {
 	return r.Status == StatusInitial && r.Killing == "" && !now.Before(r.NextAttemptAt)
-}
-
-// sortedJobIDs returns the job ids in order, for deterministic decisions.
-func (c *Core) sortedJobIDs() []string {
-	ids := make([]string, 0, len(c.jobs))
-	for id := range c.jobs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // activeRuns returns js's unfinished runs, oldest first.

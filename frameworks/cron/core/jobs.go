@@ -57,13 +57,17 @@ func (c *Core) PutJob(j *job.Job, now time.Time) (Decisions, error) {
 	if errs := j.Validate(); len(errs) > 0 {
 		return Decisions{}, errs
 	}
-	all := make(map[string]*job.Job, len(c.jobs)+1)
-	for id, js := range c.jobs {
-		all[id] = js.job
-	}
-	all[j.ID] = j
-	if errs := job.CheckDependencies(all); len(errs) > 0 {
-		return Decisions{}, errs
+	// Only the new job's own edges can add a cycle or an unknown parent,
+	// so a job without dependencies needs no look at the graph.
+	if len(j.Dependencies) > 0 {
+		all := make(map[string]*job.Job, len(c.jobs)+1)
+		for id, js := range c.jobs {
+			all[id] = js.job
+		}
+		all[j.ID] = j
+		if errs := job.CheckDependencies(all); len(errs) > 0 {
+			return Decisions{}, errs
+		}
 	}
 	comp, err := compile(j)
 	if err != nil {
@@ -74,6 +78,7 @@ func (c *Core) PutJob(j *job.Job, now time.Time) (Decisions, error) {
 	if js == nil {
 		js = &jobState{cursor: Cursor{JobID: j.ID}, runs: map[string]*Run{}}
 		c.jobs[j.ID] = js
+		c.order = nil
 	}
 	old := map[string]job.Schedule{}
 	if js.job != nil {
@@ -123,11 +128,13 @@ func (c *Core) relink() {
 	}
 }
 
-// jobOrder returns the job ids sorted.
+// jobOrder returns the job ids sorted (shared: callers must not modify
+// it, and must not add or remove jobs while ranging over it).
 func (c *Core) jobOrder() []string {
-	ids := slices.Collect(maps.Keys(c.jobs))
-	slices.Sort(ids)
-	return ids
+	if c.order == nil {
+		c.order = slices.Sorted(maps.Keys(c.jobs))
+	}
+	return c.order
 }
 
 func (c *Core) lookup(id string) (*jobState, error) {
@@ -202,6 +209,7 @@ func (c *Core) remove(js *jobState, now time.Time) {
 		c.deleteRun(RunRef{JobID: id, RunID: rid})
 	}
 	delete(c.jobs, id)
+	c.order = nil
 	if c.out.deadJobs == nil {
 		c.out.deadJobs = map[string]bool{}
 	}

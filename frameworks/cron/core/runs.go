@@ -15,7 +15,10 @@ import (
 // FORBID records it SKIPPED while another run is active, REPLACE stops the
 // active runs first. The run is INITIAL (waiting for an offer) or SKIPPED.
 func (c *Core) admit(js *jobState, r *Run, policy string, now time.Time) {
-	actives := js.activeRuns()
+	var actives []*Run
+	if policy != job.Allow {
+		actives = js.activeRuns()
+	}
 	switch {
 	case policy == job.Forbid && len(actives) > 0:
 		r.Status = StatusSkipped
