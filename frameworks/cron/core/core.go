@@ -158,9 +158,6 @@ func (c *Core) reset() {
 	c.out = pending{}
 }
 
-// SetFrameworkID records the framework id once the driver has subscribed.
-func (c *Core) SetFrameworkID(id string) { c.cfg.FrameworkID = id }
-
 func (c *Core) persistRun(r *Run) {
 	ref := RunRef{JobID: r.JobID, RunID: r.ID}
 	if c.out.runSet == nil {

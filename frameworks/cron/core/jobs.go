@@ -89,7 +89,7 @@ func (c *Core) PutJob(j *job.Job, now time.Time) (Decisions, error) {
 	cur := map[string]time.Time{}
 	for _, s := range j.Schedules {
 		t, ok := js.cursor.Schedules[s.ID]
-		if o, had := old[s.ID]; !ok || !had || o.Cron != s.Cron || o.Timezone != s.Timezone {
+		if o, had := old[s.ID]; !ok || !had || o.Cron != s.Cron || zone(o.Timezone) != zone(s.Timezone) {
 			t = now.UTC()
 		}
 		cur[s.ID] = t
@@ -105,6 +105,14 @@ func (c *Core) PutJob(j *job.Job, now time.Time) (Decisions, error) {
 	c.relink()
 	c.persistCursor(j.ID)
 	return c.finish(now), nil
+}
+
+// zone names UTC one way: "" and "UTC" are the same zone.
+func zone(tz string) string {
+	if tz == "" {
+		return "UTC"
+	}
+	return tz
 }
 
 // setNext computes each schedule's next fire after its cursor.
