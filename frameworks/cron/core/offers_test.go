@@ -200,3 +200,21 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestExitCodeFromMessage(t *testing.T) {
+	for msg, want := range map[string]int{
+		"Command exited with status 3":        3,
+		"exited with status 137":              137,
+		"Command exited with status 0 (done)": 0,
+		"exited with status -1":               -1,
+	} {
+		if got := exitCode(msg); got == nil || *got != want {
+			t.Errorf("exitCode(%q) = %v, want %d", msg, got, want)
+		}
+	}
+	for _, msg := range []string{"", "Killed", "exited with status", "exited with status x"} {
+		if got := exitCode(msg); got != nil {
+			t.Errorf("exitCode(%q) = %d, want none", msg, *got)
+		}
+	}
+}
