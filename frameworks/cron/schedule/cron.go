@@ -3,6 +3,7 @@ package schedule
 import (
 	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -40,6 +41,9 @@ func parseCron(expr string, loc *time.Location) (s Schedule, err error) {
 			s, err = nil, &FieldError{"cron", fmt.Sprintf("%q is not a valid cron expression; %s", expr, cronExample)}
 		}
 	}()
+	if d, ok := strings.CutPrefix(expr, "@every "); ok {
+		return parseEvery(expr, strings.TrimSpace(d), loc)
+	}
 	parsed, perr := parser.Parse(expr)
 	if perr != nil {
 		return nil, &FieldError{"cron", fmt.Sprintf("%q is not a valid cron expression (%v); %s", expr, perr, cronExample)}
@@ -71,15 +75,27 @@ func parseCron(expr string, loc *time.Location) (s Schedule, err error) {
 // there is the period's first fire. The DST rule adds a fire at a period's
 // start for a gap before it, and skips the repeated wall times at the start
 // of a period that follows an overlap.
+// parseEvery reads @every <duration>; robfig/cron would turn a negative
+// one into a second, which hides a mistake.
+func parseEvery(expr, d string, loc *time.Location) (Schedule, error) {
+	every, err := time.ParseDuration(d)
+	if err != nil {
+		return nil, &FieldError{"cron", fmt.Sprintf("%q: %q is not a duration; e.g. \"@every 10m\" or \"@every 1h30m\"", expr, d)}
+	}
+	// Whole seconds, as robfig/cron and every other cron field.
+	every = every.Truncate(time.Second)
+	if every < time.Second {
+		return nil, &FieldError{"cron", fmt.Sprintf("%q: the interval must be at least one second; e.g. \"@every 10m\"", expr)}
+	}
+	return everySchedule{every: every, loc: loc}, nil
+}
+
 func (c *cronSchedule) Next(t time.Time) (time.Time, bool) {
 	start := t.Truncate(time.Second).Add(time.Second)
 	limit := start.AddDate(searchYears, 0, 0)
 	cur := start
 	for cur.Before(limit) {
-		lt := cur.In(c.loc)
-		_, off := lt.Zone()
-		ps, pe := lt.ZoneBounds()
-		o := int64(off)
+		o, ps, pe := period(cur, c.loc)
 		lo := cur.Unix() + o
 		if !ps.IsZero() {
 			_, prevOff := ps.Add(-time.Second).In(c.loc).Zone()

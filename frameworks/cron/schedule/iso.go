@@ -14,7 +14,7 @@ type isoSchedule struct {
 	// The period: a calendar part added to the wall-clock date, then an
 	// exact duration.
 	years, months, days int
-	exact               time.Duration
+	exactSecs           int64
 	loc                 *time.Location
 }
 
@@ -50,8 +50,7 @@ func parseISO(expr string, loc *time.Location) (Schedule, error) {
 	return s, nil
 }
 
-// parsePeriod reads PnYnMnWnDTnHnMnS (integers; seconds may have a
-// fraction).
+// parsePeriod reads PnYnMnWnDTnHnMnS, whole numbers each.
 func (s *isoSchedule) parsePeriod(p string) error {
 	orig := p
 	if !strings.HasPrefix(p, "P") || len(p) < 3 {
@@ -74,7 +73,7 @@ func (s *isoSchedule) parsePeriod(p string) error {
 			continue
 		}
 		i := 0
-		for i < len(p) && (p[i] >= '0' && p[i] <= '9' || p[i] == '.') {
+		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
 			i++
 		}
 		if i == 0 || i == len(p) {
@@ -90,14 +89,6 @@ func (s *isoSchedule) parsePeriod(p string) error {
 			return fmt.Errorf("period %q repeats %c", orig, unit)
 		}
 		seen += key + ","
-		if inTime && unit == 'S' {
-			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f > limit {
-				return fmt.Errorf("period %q: bad seconds %q", orig, num)
-			}
-			s.exact += time.Duration(f * float64(time.Second))
-			continue
-		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n > limit {
 			return fmt.Errorf("period %q: %q is not a whole number in range", orig, num)
@@ -112,38 +103,59 @@ func (s *isoSchedule) parsePeriod(p string) error {
 		case !inTime && unit == 'D':
 			s.days += n
 		case inTime && unit == 'H':
-			s.exact += time.Duration(n) * time.Hour
+			s.exactSecs += int64(n) * 3600
 		case inTime && unit == 'M':
-			s.exact += time.Duration(n) * time.Minute
+			s.exactSecs += int64(n) * 60
+		case inTime && unit == 'S':
+			s.exactSecs += int64(n)
 		default:
 			return fmt.Errorf("period %q: unknown unit %c", orig, unit)
 		}
 	}
-	if s.years == 0 && s.months == 0 && s.days == 0 && s.exact < time.Second {
+	if s.years == 0 && s.months == 0 && s.days == 0 && s.exactSecs == 0 {
 		return fmt.Errorf("period %q must be at least one second", orig)
 	}
 	return nil
 }
 
-// fire returns the k-th fire (k = 0 is the start).
-func (s *isoSchedule) fire(k int64) time.Time {
-	if s.years == 0 && s.months == 0 && s.days == 0 {
-		return s.start.Add(time.Duration(k) * s.exact)
-	}
-	y, mo, d := s.start.Date()
-	h, mi, sec := s.start.Clock()
-	totalMonths := int64(mo-1) + k*int64(s.years*12+s.months)
-	ny := int64(y) + totalMonths/12
-	nm := int(totalMonths%12) + 1
-	// Clamp a day the month lacks to its last day, then add whole days.
-	nd := min(d, daysIn(int(ny), nm))
-	date := time.Date(int(ny), time.Month(nm), nd, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(k)*s.days)
-	wall := time.Date(date.Year(), date.Month(), date.Day(), h, mi, sec, s.start.Nanosecond(), time.UTC)
-	return resolveWall(wall, s.loc).Add(time.Duration(k) * s.exact)
+// maxSeconds bounds a repetition at about ten thousand years after its
+// start, so that no arithmetic below can overflow.
+const maxSeconds = 3.2e11
+
+// approxSeconds is the period's mean length.
+func (s *isoSchedule) approxSeconds() float64 {
+	return float64(s.years)*365.2425*86400 + float64(s.months)*30.436875*86400 + float64(s.days)*86400 + float64(s.exactSecs)
 }
 
-// Next finds the smallest k whose fire is after t: fires grow with k, so a
-// doubling then a binary search.
+// fire returns the k-th fire (k = 0 is the start); false beyond the bound.
+func (s *isoSchedule) fire(k int64) (time.Time, bool) {
+	if float64(k)*s.approxSeconds() > maxSeconds {
+		return time.Time{}, false
+	}
+	base := s.start
+	if s.years != 0 || s.months != 0 || s.days != 0 {
+		y, mo, d := s.start.Date()
+		h, mi, sec := s.start.Clock()
+		totalMonths := int64(mo-1) + k*int64(s.years*12+s.months)
+		ny := int(int64(y) + totalMonths/12)
+		nm := int(totalMonths%12) + 1
+		// Clamp a day the month lacks to its last day, then add whole days.
+		nd := min(d, daysIn(ny, nm))
+		date := time.Date(ny, time.Month(nm), nd, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(k)*s.days)
+		wall := time.Date(date.Year(), date.Month(), date.Day(), h, mi, sec, s.start.Nanosecond(), time.UTC)
+		base = resolveWall(wall, s.loc)
+	}
+	return time.Unix(base.Unix()+k*s.exactSecs, int64(base.Nanosecond())).In(s.loc), true
+}
+
+// after reports whether fire k is after t (a fire beyond the bound is).
+func (s *isoSchedule) after(k int64, t time.Time) bool {
+	f, ok := s.fire(k)
+	return !ok || f.After(t)
+}
+
+// Next finds the smallest k whose fire is after t. Fires grow with k: a
+// binary search around the estimate from the mean period.
 func (s *isoSchedule) Next(t time.Time) (time.Time, bool) {
 	if s.count == 0 {
 		return time.Time{}, false
@@ -151,19 +163,25 @@ func (s *isoSchedule) Next(t time.Time) (time.Time, bool) {
 	if s.start.After(t) {
 		return s.start, true
 	}
-	// Bound k so that fire(k) stays inside year 9999.
-	const maxK = int64(1) << 40
-	hi := int64(1)
-	for !s.fire(hi).After(t) {
-		if hi >= maxK || s.fire(hi).Year() > 9999 {
-			return time.Time{}, false
-		}
-		hi *= 2
+	est := float64(t.Unix()-s.start.Unix()) / s.approxSeconds()
+	if est > maxSeconds {
+		return time.Time{}, false
 	}
-	lo := hi / 2 // fire(lo) <= t
+	margin := int64(2)
+	if s.years != 0 || s.months != 0 || s.days != 0 {
+		margin += int64(est / 10) // months and DST make the mean inexact
+	}
+	// Invariant: fire(lo) <= t < fire(hi).
+	lo, hi := max(0, int64(est)-margin), int64(est)+margin
+	if s.after(lo, t) {
+		lo = 0
+	}
+	for !s.after(hi, t) {
+		lo, hi = hi, hi*2
+	}
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		if s.fire(mid).After(t) {
+		if s.after(mid, t) {
 			hi = mid
 		} else {
 			lo = mid
@@ -172,7 +190,7 @@ func (s *isoSchedule) Next(t time.Time) (time.Time, bool) {
 	if s.count >= 0 && hi >= s.count {
 		return time.Time{}, false
 	}
-	return s.fire(hi), true
+	return s.fire(hi)
 }
 
 // resolveWall turns a wall-clock reading (given in UTC fields) into an
@@ -187,10 +205,8 @@ func resolveWall(wall time.Time, loc *time.Location) time.Time {
 	end := time.Unix(w+13*3600, 0)
 	var gap time.Time
 	for {
-		lt := cur.In(loc)
-		_, off := lt.Zone()
-		ps, pe := lt.ZoneBounds()
-		inst := w - int64(off)
+		off, ps, pe := period(cur, loc)
+		inst := w - off
 		if (ps.IsZero() || inst >= ps.Unix()) && (pe.IsZero() || inst < pe.Unix()) {
 			return time.Unix(inst, 0).Add(ns).In(loc)
 		}

@@ -38,7 +38,7 @@
 // start and then every period after it. Rn means n fires in all, the start
 // included (R1 fires once, at the start; R0 never); R without n repeats
 // forever. The start is RFC 3339 (with an offset; it is an instant) and the
-// period is PnYnMnWnDTnHnMnS. The k-th fire is computed from the start, not
+// period is PnYnMnWnDTnHnMnS in whole numbers. The k-th fire is computed from the start, not
 // from the previous fire: the calendar part (years, months, weeks, days) is
 // added k times to the start's wall-clock date in the schedule's zone, a day
 // missing from a month clamps to the month's last day (31 January + P1M is
@@ -46,7 +46,8 @@
 // exist or exists twice is resolved as for cron's specific hours (first
 // instant after the gap; first occurrence). The time part (hours, minutes,
 // seconds) is then added as an exact duration. So P1D keeps the wall time
-// across a DST change and PT24H keeps the real-time spacing.
+// across a DST change and PT24H keeps the real-time spacing. A repetition
+// ends about ten thousand years after its start.
 //
 // Errors are *FieldError whose Field is "cron" or "timezone", with a message
 // that says what is wrong and shows an example that is valid.
