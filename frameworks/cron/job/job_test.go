@@ -30,7 +30,7 @@ func base() map[string]any {
 			"restart": map[string]any{"policy": "ON_FAILURE", "activeDeadlineSeconds": 600},
 			"volumes": []any{map[string]any{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RW"}},
 		},
-		"schedules": []any{map[string]any{"id": "nightly", "cron": "30 2 * * *", "timezone": "Europe/Berlin"}},
+		"schedules":    []any{map[string]any{"id": "nightly", "cron": "30 2 * * *", "timezone": "Europe/Berlin"}},
 		"dependencies": []any{map[string]any{"id": "team-a.extract"}},
 	}
 }
