@@ -25,6 +25,7 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./core/allocator/
 	$(GO) test -run '^$$' -bench Deploy1000 -benchtime 3x -timeout 20m ./frameworks/services/
+	$(GO) test -run '^$$' -bench FireJitter -benchtime 2x -timeout 20m ./frameworks/cron/
 
 # Runs every fuzz target for FUZZTIME each (go test -fuzz takes one target
 # per run); seeds and past crashers live in each package's testdata/fuzz.
@@ -34,7 +35,7 @@ FUZZ_TARGETS := \
 	./core/resources:FuzzParse \
 	./core/master:FuzzSchedulerCall ./core/master:FuzzOperatorCall ./core/master:FuzzAgentCall \
 	./core/authn:FuzzParseCredentials ./core/acl:FuzzParseACLs ./core/ratelimit:FuzzParse \
-	./frameworks/services/app:FuzzParseValidate \
+	./frameworks/services/app:FuzzParseValidate ./frameworks/cron/job:FuzzParse \
 	./frameworks/services/placement:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
