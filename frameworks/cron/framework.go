@@ -46,7 +46,8 @@ type Config struct {
 	// FailoverTimeout is how long the master keeps the framework's tasks
 	// while it is away (default one week).
 	FailoverTimeout time.Duration
-	// Tick is how often schedules are looked at (default 250 ms).
+	// Tick is how often schedules are looked at (default 100 ms): the most
+	// a fire waits to be noticed.
 	Tick time.Duration
 	// Core tunes the decisions (history, missed records).
 	Core core.Config
@@ -75,7 +76,7 @@ func (c *Config) setDefaults() {
 		c.FailoverTimeout = 7 * 24 * time.Hour
 	}
 	if c.Tick <= 0 {
-		c.Tick = 250 * time.Millisecond
+		c.Tick = 100 * time.Millisecond
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
