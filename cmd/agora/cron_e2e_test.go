@@ -88,6 +88,14 @@ func TestCronEndToEnd(t *testing.T) {
 				t.Fatalf("run %s: status %s with exit code %d", r.ID, r.Status, code)
 			}
 		}
+		// A run's history links to its output on the agent.
+		logs := runs[0].Tasks[0].Logs
+		if logs == "" {
+			t.Fatalf("run %s has no logs link: %+v", runs[0].ID, runs[0].Tasks[0])
+		}
+		if out, err := httpGet(logs); err != nil || !strings.Contains(out, "tick") {
+			t.Fatalf("GET %s: %q %v, want the task's stdout", logs, out, err)
+		}
 		if _, err := cl.DeleteJob(ctx, "tick", true); err != nil {
 			t.Fatal(err)
 		}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
+	"agora/core/client"
 	"agora/frameworks/cron/core"
 	"agora/frameworks/cron/job"
 )
@@ -135,8 +137,11 @@ type FinishedTask struct {
 	ID       string `json:"id"`
 	Status   string `json:"status"`
 	ExitCode *int   `json:"exitCode,omitempty"`
+	AgentID  string `json:"agentId,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Logs reads the task's stdout from its agent's sandbox API (Agora).
+	Logs string `json:"logs,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -151,10 +156,10 @@ func summaryView(h core.History) *HistorySummary {
 		LastSuccessAt: timePtr(h.LastSuccessAt), LastFailureAt: timePtr(h.LastFailureAt)}
 }
 
-func historyView(h core.History, runs []core.Run) *HistoryView {
+func historyView(h core.History, runs []core.Run, frameworkID string) *HistoryView {
 	v := &HistoryView{HistorySummary: *summaryView(h), SuccessfulFinishedRuns: []FinishedRun{}, FailedFinishedRuns: []FinishedRun{}}
 	for _, r := range runs {
-		fr := finishedRun(r)
+		fr := finishedRun(r, frameworkID)
 		if r.Status == core.StatusSuccess {
 			v.SuccessfulFinishedRuns = append(v.SuccessfulFinishedRuns, fr)
 		} else {
@@ -164,11 +169,15 @@ func historyView(h core.History, runs []core.Run) *HistoryView {
 	return v
 }
 
-func finishedRun(r core.Run) FinishedRun {
+func finishedRun(r core.Run, frameworkID string) FinishedRun {
 	fr := FinishedRun{ID: r.ID, Status: r.Status, Trigger: r.Trigger, ScheduledAt: r.ScheduledAt, CreatedAt: r.CreatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Tasks: make([]FinishedTask, 0, len(r.Tasks)), Message: r.Message, Missed: r.Missed}
 	for _, t := range r.Tasks {
-		fr.Tasks = append(fr.Tasks, FinishedTask{ID: t.ID, Status: t.State, ExitCode: t.ExitCode, Hostname: t.Hostname, Message: t.Message})
+		ft := FinishedTask{ID: t.ID, Status: t.State, ExitCode: t.ExitCode, AgentID: t.AgentID, Hostname: t.Hostname, Message: t.Message}
+		if t.Agent != "" && frameworkID != "" {
+			ft.Logs = t.Agent + client.FilesReadPath + "?" + url.Values{"path": {client.SandboxPath(frameworkID, t.ID, "stdout")}}.Encode()
+		}
+		fr.Tasks = append(fr.Tasks, ft)
 	}
 	return fr
 }
@@ -190,7 +199,7 @@ func (s *server) view(j *job.Job, e embeds) JobView {
 	if e.history || e.historySummary {
 		h, runs := s.b.History(j.ID)
 		if e.history {
-			v.History = historyView(h, runs)
+			v.History = historyView(h, runs, s.b.Info().FrameworkID)
 		} else {
 			v.HistorySummary = summaryView(h)
 		}

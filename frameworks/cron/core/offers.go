@@ -2,8 +2,10 @@ package core
 
 import (
 	"cmp"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,7 +130,7 @@ func (c *Core) placements(js *jobState) []placement.Placement {
 // the same Decisions as the launch, so it is stored first.
 func (c *Core) launch(js *jobState, r *Run, s *slot, need resources.Resources, now time.Time) {
 	tid := taskID(r.JobID, r.ID, len(r.Tasks)+1)
-	r.Tasks = append(r.Tasks, Task{ID: tid, AgentID: s.agent.ID, Hostname: s.agent.Hostname, State: mesos.TaskStaging, LaunchedAt: now})
+	r.Tasks = append(r.Tasks, Task{ID: tid, AgentID: s.agent.ID, Hostname: s.agent.Hostname, Agent: agentURL(s.offer), State: mesos.TaskStaging, LaunchedAt: now})
 	r.Status, r.NextAttemptAt = StatusStarting, time.Time{}
 	c.byTask[tid] = RunRef{JobID: r.JobID, RunID: r.ID}
 	c.persistRun(r)
@@ -203,4 +205,14 @@ func envVars(spec job.Run) []mesos.EnvironmentVariable {
 		out = append(out, mesos.EnvironmentVariable{Name: k, Value: v.Value})
 	}
 	return out
+}
+
+// agentURL is the base URL of an offer's agent API, "" when the offer does
+// not say.
+func agentURL(o mesos.Offer) string {
+	if o.URL == nil || o.URL.Address.Port == 0 {
+		return ""
+	}
+	host := cmp.Or(o.URL.Address.Hostname, o.URL.Address.IP)
+	return cmp.Or(o.URL.Scheme, "http") + "://" + net.JoinHostPort(host, strconv.Itoa(int(o.URL.Address.Port)))
 }

@@ -81,9 +81,12 @@ type Run struct {
 
 // Task is one attempt of a run.
 type Task struct {
-	ID          string    `json:"id"`
-	AgentID     string    `json:"agentId,omitempty"`
-	Hostname    string    `json:"hostname,omitempty"`
+	ID       string `json:"id"`
+	AgentID  string `json:"agentId,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// Agent is the base URL of the agent's API (sandbox files), from the
+	// offer the task was launched on.
+	Agent       string    `json:"agent,omitempty"`
 	State       string    `json:"status"` // the latest Mesos task state
 	LaunchedAt  time.Time `json:"launchedAt,omitzero"`
 	StartedAt   time.Time `json:"startedAt,omitzero"`
