@@ -1,57 +1,32 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
+	"agora/frameworks/access"
 	"agora/frameworks/cron/job"
 )
 
-// Authorizer decides what the calling principal may do; nil allows everything.
-type Authorizer interface {
-	// Allowed reports whether principal may do action on object, and why not.
-	Allowed(principal, action, object string) (ok bool, reason string)
-}
+// Authorizer decides what the calling principal may do; nil allows
+// everything.
+type Authorizer = access.Authorizer
 
-// Actions an Authorizer is asked about.
+// Actions an Authorizer is asked about: view and manage a job (the object
+// is its id), and run its tasks as a user (its run.user, else
+// Options.DefaultUser).
 const (
-	// ActionViewJobs: object is the job id.
-	ActionViewJobs = "view_jobs"
-	// ActionManageJobs: object is the job id.
+	ActionViewJobs   = "view_jobs"
 	ActionManageJobs = "manage_jobs"
-	// ActionRunTasks: object is the user the job's tasks run as (its
-	// run.user, else Options.DefaultUser).
-	ActionRunTasks = "run_tasks"
+	ActionRunTasks   = access.RunTasks
 )
 
-// principal is who the request acts for ("" without Options.Principal).
-func (s *server) principal(r *http.Request) string {
-	if s.opts.Principal == nil {
-		return ""
-	}
-	return s.opts.Principal(r)
+// guard applies the Options' Authorizer to jobs.
+func (s *server) guard() access.Guard {
+	return access.Guard{Authorizer: s.opts.Authorizer, Principal: s.opts.Principal, Kind: "job", View: ActionViewJobs, Manage: ActionManageJobs}
 }
 
-// allowed asks the Authorizer; nil allows everything.
-func (s *server) allowed(principal, action, object string) (bool, string) {
-	if s.opts.Authorizer == nil {
-		return true, ""
-	}
-	return s.opts.Authorizer.Allowed(principal, action, object)
-}
-
-// viewFilter returns a may-view test bound to one request's principal, for
-// lists.
-func (s *server) viewFilter(r *http.Request) func(id string) bool {
-	if s.opts.Authorizer == nil {
-		return func(string) bool { return true }
-	}
-	p := s.principal(r)
-	return func(id string) bool {
-		ok, _ := s.opts.Authorizer.Allowed(p, ActionViewJobs, id)
-		return ok
-	}
-}
+// viewFilter returns a may-view test bound to the request's caller.
+func (s *server) viewFilter(r *http.Request) func(id string) bool { return s.guard().Filter(r) }
 
 // runAs is the user j's tasks run as: its own, else the framework's.
 func (s *server) runAs(j *job.Job) string {
@@ -61,56 +36,32 @@ func (s *server) runAs(j *job.Job) string {
 	return s.opts.DefaultUser
 }
 
-// mayView answers 403 and returns false when the principal may not see the
+// mayView answers 403 and returns false when the caller may not see the
 // job id.
 func (s *server) mayView(w http.ResponseWriter, r *http.Request, id string) bool {
-	p := s.principal(r)
-	if ok, why := s.allowed(p, ActionViewJobs, id); !ok {
-		forbidden(w, p, ActionViewJobs, id, "", why)
-		return false
-	}
-	return true
+	return allowedOr403(w, s.guard().Read(r, id))
 }
 
-// mayWrite answers 403 and returns false unless the principal may manage
+// mayWrite answers 403 and returns false unless the caller may manage
 // every job given and run tasks as each one's user. Nil jobs are skipped
 // (no current definition). Nothing is changed before it returns true.
 func (s *server) mayWrite(w http.ResponseWriter, r *http.Request, jobs ...*job.Job) bool {
 	if s.opts.Authorizer == nil {
 		return true
 	}
-	p := s.principal(r)
+	var objs []access.Object
 	for _, j := range jobs {
-		if j == nil {
-			continue
-		}
-		if ok, why := s.allowed(p, ActionManageJobs, j.ID); !ok {
-			forbidden(w, p, ActionManageJobs, j.ID, "", why)
-			return false
-		}
-		user := s.runAs(j)
-		if ok, why := s.allowed(p, ActionRunTasks, user); !ok {
-			forbidden(w, p, ActionRunTasks, j.ID, user, why)
-			return false
+		if j != nil {
+			objs = append(objs, access.Object{ID: j.ID, User: s.runAs(j)})
 		}
 	}
-	return true
+	return allowedOr403(w, s.guard().Write(r, objs...))
 }
 
-// forbidden answers 403 with a message naming the job, the action and the
-// Authorizer's reason.
-func forbidden(w http.ResponseWriter, principal, action, jobID, user, reason string) {
-	who := fmt.Sprintf("principal %q", principal)
-	if principal == "" {
-		who = "the anonymous principal"
+// allowedOr403 answers a denial with Metronome's message body.
+func allowedOr403(w http.ResponseWriter, d *access.Denied) bool {
+	if d != nil {
+		writeMessage(w, http.StatusForbidden, d.Error())
 	}
-	what := fmt.Sprintf("%s on job '%s'", action, jobID)
-	if action == ActionRunTasks {
-		what = fmt.Sprintf("%s as user %q for job '%s'", action, user, jobID)
-	}
-	msg := fmt.Sprintf("Access denied: %s may not %s", who, what)
-	if reason != "" {
-		msg += ": " + reason
-	}
-	writeMessage(w, http.StatusForbidden, msg)
+	return d == nil
 }
