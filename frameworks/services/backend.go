@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"agora/core/store"
+	"agora/frameworks/driver"
 	"agora/frameworks/services/api"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
@@ -23,22 +24,14 @@ func (f *Framework) do(ctx context.Context, fn func(now time.Time) error) error 
 	if !f.Ready() {
 		return fmt.Errorf("%w: the services framework has not registered with the master yet", api.ErrUnavailable)
 	}
-	done := make(chan error, 1)
-	op := func() { done <- fn(time.Now()) }
-	select {
-	case f.ops <- op:
-	case <-f.stopped:
-		return fmt.Errorf("%w: the services framework stopped", api.ErrUnavailable)
-	case <-ctx.Done():
-		return ctx.Err()
+	var err error
+	if derr := f.drv.Do(ctx, func() { err = fn(time.Now()) }); derr != nil {
+		if errors.Is(derr, driver.ErrStopped) {
+			return fmt.Errorf("%w: the services framework stopped", api.ErrUnavailable)
+		}
+		return derr // the change may still be made; the caller sees the deadline
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		// The change may still be made; the caller sees the deadline.
-		return ctx.Err()
-	}
+	return err
 }
 
 // change runs a core change and carries out what it decided, answering
@@ -73,9 +66,8 @@ func (f *Framework) Ready() bool {
 
 // Connected reports whether the framework is subscribed to a master now.
 func (f *Framework) Connected() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.connected
+	ok, _, _ := f.drv.Connected()
+	return ok
 }
 
 // Apps returns the current app definitions.
@@ -166,18 +158,16 @@ func (f *Framework) Subscribe(ctx context.Context) <-chan core.Event { return f.
 
 // Info describes the framework for /v2/info.
 func (f *Framework) Info() api.Info {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	connected, fwID, leader := f.drv.Connected()
 	ports := f.cfg.Core.ServicePorts
 	if ports == [2]int{} {
 		ports = core.DefaultServicePorts
 	}
-	leader := f.leader
-	if u, err := url.Parse(f.leader); err == nil && u.Host != "" {
+	if u, err := url.Parse(leader); err == nil && u.Host != "" {
 		leader = u.Host
 	}
 	return api.Info{
-		Name: f.cfg.Name, Version: Version, FrameworkID: f.fwID, Elected: f.connected, Leader: leader,
+		Name: f.cfg.Name, Version: Version, FrameworkID: fwID, Elected: connected, Leader: leader,
 		MarathonConfig: api.MarathonConfig{
 			Master: f.cfg.Master, FrameworkName: f.cfg.Name, MesosRole: f.cfg.Role, MesosUser: f.cfg.User,
 			Checkpoint: true, FailoverTimeout: f.cfg.FailoverTimeout.Seconds(),

@@ -19,6 +19,7 @@ const persistParallelism = 64
 // master. It returns the first write error; calls to the master that fail
 // are logged, as the core retries kills and reconciles lost launches.
 func (f *Framework) act(ctx context.Context, d core.Decisions) error {
+	sched := f.drv.Scheduler()
 	if err := f.persist(ctx, d.Persist); err != nil {
 		f.cfg.Logf("services: storing state: %v", err)
 		// Nothing that depends on the write may reach the master; offers
@@ -32,7 +33,7 @@ func (f *Framework) act(ctx context.Context, d core.Decisions) error {
 		}
 		if len(ids) > 0 {
 			refuse := 1.0
-			f.call(ctx, "DECLINE", f.sched.Decline(ctx, ids, &mesos.Filters{RefuseSeconds: &refuse}))
+			f.drv.Call(ctx, "DECLINE", sched.Decline(ctx, ids, &mesos.Filters{RefuseSeconds: &refuse}))
 		}
 		return err
 	}
@@ -56,6 +57,7 @@ func (f *Framework) publish(force bool) {
 
 // send makes the master calls of d, accepts on different agents at once.
 func (f *Framework) send(ctx context.Context, d core.Decisions) {
+	sched := f.drv.Scheduler()
 	var wg sync.WaitGroup
 	for _, a := range d.Accept {
 		wg.Add(1)
@@ -63,7 +65,7 @@ func (f *Framework) send(ctx context.Context, d core.Decisions) {
 			defer wg.Done()
 			op := mesos.Operation{Type: "LAUNCH", Launch: &mesos.LaunchOperation{TaskInfos: a.Tasks}}
 			refuse := 1.0
-			f.call(ctx, "ACCEPT", f.sched.Accept(ctx, []mesos.OfferID{a.OfferID}, []mesos.Operation{op}, &mesos.Filters{RefuseSeconds: &refuse}))
+			f.drv.Call(ctx, "ACCEPT", sched.Accept(ctx, []mesos.OfferID{a.OfferID}, []mesos.Operation{op}, &mesos.Filters{RefuseSeconds: &refuse}))
 		}()
 	}
 	if len(d.Decline) > 0 {
@@ -74,28 +76,28 @@ func (f *Framework) send(ctx context.Context, d core.Decisions) {
 		}
 		for refuse, ids := range byRefuse {
 			r := refuse
-			f.call(ctx, "DECLINE", f.sched.Decline(ctx, ids, &mesos.Filters{RefuseSeconds: &r}))
+			f.drv.Call(ctx, "DECLINE", sched.Decline(ctx, ids, &mesos.Filters{RefuseSeconds: &r}))
 		}
 	}
 	wg.Wait()
 	for _, t := range d.Kill {
-		f.call(ctx, "KILL "+t.Value, f.sched.Kill(ctx, t, nil))
+		f.drv.Call(ctx, "KILL "+t.Value, sched.Kill(ctx, t, nil))
 	}
 	var recon []mesos.ReconcileTask
 	for _, t := range d.Reconcile {
 		recon = append(recon, mesos.ReconcileTask{TaskID: t})
 	}
 	if len(recon) > 0 {
-		f.call(ctx, "RECONCILE", f.sched.Reconcile(ctx, recon))
+		f.drv.Call(ctx, "RECONCILE", sched.Reconcile(ctx, recon))
 	}
 	if d.ReconcileAll {
-		f.call(ctx, "RECONCILE", f.sched.Reconcile(ctx, nil))
+		f.drv.Call(ctx, "RECONCILE", sched.Reconcile(ctx, nil))
 	}
 	if d.Revive {
-		f.call(ctx, "REVIVE", f.sched.Revive(ctx, f.cfg.Role))
+		f.drv.Call(ctx, "REVIVE", sched.Revive(ctx, f.cfg.Role))
 	}
 	if d.Suppress {
-		f.call(ctx, "SUPPRESS", f.sched.Suppress(ctx, f.cfg.Role))
+		f.drv.Call(ctx, "SUPPRESS", sched.Suppress(ctx, f.cfg.Role))
 	}
 }
 

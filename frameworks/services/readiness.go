@@ -43,16 +43,13 @@ func (f *Framework) probeReadiness(ctx context.Context) {
 		tid := in.TaskID
 		go func() {
 			ok := probe(ctx, url, rc)
-			select {
-			case f.ops <- func() {
+			f.drv.Do(ctx, func() {
 				delete(f.probing, tid)
 				if ok {
 					delete(f.nextProbe, tid)
 					f.act(ctx, f.core.SetReady(tid, true, time.Now()))
 				}
-			}:
-			case <-ctx.Done():
-			}
+			})
 		}()
 	}
 	for tid := range f.nextProbe {
