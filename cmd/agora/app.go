@@ -154,21 +154,31 @@ func argCount(minPos, maxPos int) string {
 // services returns a client of the services API on the master, finding the
 // leader in ZooKeeper when --master is a zk:// URL.
 func (c *cli) services(f *appFlags) (*api.Client, string, error) {
-	if _, _, ok, err := election.ParseURL(f.master); ok || err != nil {
-		if err != nil {
-			return nil, "", fmt.Errorf("--master %s: %w", f.master, err)
-		}
-		leader, err := election.DetectLeader(c.ctx, f.master, 10*time.Second)
-		if err != nil {
-			return nil, "", fmt.Errorf("--master %s: finding the leading master: %w", f.master, err)
-		}
-		return api.NewClient(leader.Address, c.hc), leader.Address, nil
-	}
-	base, err := client.BaseURL(f.master)
+	base, err := c.masterBase(f.master)
 	if err != nil {
-		return nil, "", usagef("--master: %v", err)
+		return nil, "", err
 	}
 	return api.NewClient(base, c.hc), base, nil
+}
+
+// masterBase is the base URL of the master a framework API verb talks to:
+// the leader registered in ZooKeeper for a zk:// URL.
+func (c *cli) masterBase(master string) (string, error) {
+	if _, _, ok, err := election.ParseURL(master); ok || err != nil {
+		if err != nil {
+			return "", fmt.Errorf("--master %s: %w", master, err)
+		}
+		leader, err := election.DetectLeader(c.ctx, master, 10*time.Second)
+		if err != nil {
+			return "", fmt.Errorf("--master %s: finding the leading master: %w", master, err)
+		}
+		return leader.Address, nil
+	}
+	base, err := client.BaseURL(master)
+	if err != nil {
+		return "", usagef("--master: %v", err)
+	}
+	return base, nil
 }
 
 // explainAPI turns an API error into a message naming the field, app or

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"agora/core/client"
-	"agora/core/election"
 	cronapi "agora/frameworks/cron/api"
 	"agora/frameworks/cron/core"
 	"agora/frameworks/cron/job"
@@ -89,19 +87,9 @@ func (c *cli) jobArgs(f *verbFlags, args []string, minPos, maxPos int) (pos []st
 // cron returns a client of the cron API on the master, finding the leader
 // in ZooKeeper when --master is a zk:// URL.
 func (c *cli) cron(f *verbFlags) (*cronapi.Client, string, error) {
-	if _, _, ok, err := election.ParseURL(f.master); ok || err != nil {
-		if err != nil {
-			return nil, "", fmt.Errorf("--master %s: %w", f.master, err)
-		}
-		leader, err := election.DetectLeader(c.ctx, f.master, 10*time.Second)
-		if err != nil {
-			return nil, "", fmt.Errorf("--master %s: finding the leading master: %w", f.master, err)
-		}
-		return cronapi.NewClient(leader.Address, c.hc), leader.Address, nil
-	}
-	base, err := client.BaseURL(f.master)
+	base, err := c.masterBase(f.master)
 	if err != nil {
-		return nil, "", usagef("--master: %v", err)
+		return nil, "", err
 	}
 	return cronapi.NewClient(base, c.hc), base, nil
 }
