@@ -32,8 +32,8 @@ func runDev(args []string) error {
 	if l.dir == "" {
 		l.dir = filepath.Join(dataDir, "lb")
 	}
-	if !mf.sec.authenticate && (!isLoopback(mf.listen) || !isLoopback(af.listen)) {
-		return fmt.Errorf("agora dev serves without authentication only on loopback: --listen %s, --agent_listen %s; give --credentials FILE (with --authenticate), or listen on 127.0.0.1", mf.listen, af.listen)
+	if !mf.sec.authenticate && mf.sec.credentials == "" && (!isLoopback(mf.listen) || !isLoopback(af.listen)) {
+		return fmt.Errorf("agora dev serves without authentication only on loopback: --listen %s, --agent_listen %s; give --credentials FILE, or listen on 127.0.0.1", mf.listen, af.listen)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

@@ -42,7 +42,7 @@ type securityFlags struct {
 // register adds the flags; authDefault is whether --authenticate defaults
 // to true, client whether this process calls a master.
 func (s *securityFlags) register(fs serverFlags, authDefault, client bool) {
-	fs.BoolVar(&s.authenticate, "authenticate", authDefault, "require HTTP Basic credentials or a bearer token from --credentials on every API call (but /health)")
+	fs.BoolVar(&s.authenticate, "authenticate", authDefault, "require HTTP Basic credentials or a bearer token from --credentials on every API call (but /health); giving --credentials turns it on")
 	fs.str(&s.credentials, "credentials", "", "credentials file: principals with hashed secrets and tokens (make one with `agora credentials add`)")
 	fs.str(&s.acls, "acls", "", "ACL file in Mesos's JSON model (default: everything allowed but running tasks as root)")
 	fs.str(&s.rateLimits, "rate_limits", "", "per-principal rate limits, Mesos's RateLimits JSON (a file, or the JSON itself)")
@@ -78,6 +78,9 @@ type server struct {
 // the ACLs in force without an --acls file (nil: everything allowed).
 func (s *securityFlags) build(role, dataDir string, acls *acl.ACLs, logf func(string, ...any)) (*server, error) {
 	sv := &server{tlsOnly: s.tlsOnly, logf: logf}
+	if s.credentials != "" {
+		s.authenticate = true // credentials given mean callers must use them
+	}
 	if s.authenticate {
 		if s.credentials == "" {
 			return nil, fmt.Errorf("%s requires authentication: give --credentials FILE (make one with `agora credentials add --file FILE --principal NAME`), or --authenticate=false to serve without it", role)
@@ -99,8 +102,6 @@ func (s *securityFlags) build(role, dataDir string, acls *acl.ACLs, logf func(st
 			return nil, err
 		}
 		sv.authn, sv.internal = authn.NewAuthenticator(creds), tok
-	} else if s.credentials != "" {
-		return nil, fmt.Errorf("--credentials given with --authenticate=false: drop one of them")
 	}
 	if s.acls != "" {
 		data, err := os.ReadFile(s.acls)
@@ -161,7 +162,7 @@ func (s *securityFlags) build(role, dataDir string, acls *acl.ACLs, logf func(st
 func (sv *server) describe() string {
 	var parts []string
 	if sv.authn == nil {
-		parts = append(parts, "authentication off (loopback only; --credentials FILE --authenticate turns it on)")
+		parts = append(parts, "authentication off (loopback only; --credentials FILE turns it on)")
 	} else {
 		parts = append(parts, "authentication required")
 	}
