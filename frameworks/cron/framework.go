@@ -163,18 +163,7 @@ func (f *Framework) Subscribed(ctx context.Context, id string, first bool) error
 		return fmt.Errorf("storing the framework id: %w", err)
 	}
 	if !first {
-		var tasks []mesos.ReconcileTask
-		for _, j := range f.core.Jobs() {
-			for _, r := range f.core.Runs(j.ID) {
-				if n := len(r.Tasks); n > 0 {
-					tasks = append(tasks, mesos.ReconcileTask{TaskID: mesos.TaskID{Value: r.Tasks[n-1].ID}})
-				}
-			}
-		}
-		if len(tasks) > 0 {
-			f.drv.Call(ctx, "RECONCILE", f.drv.Scheduler().Reconcile(ctx, tasks))
-		}
-		return nil
+		return f.act(ctx, f.core.Reconcile(f.cfg.Now()))
 	}
 	jobs, err := f.st.Jobs(ctx)
 	if err != nil {

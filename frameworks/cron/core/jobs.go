@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -319,16 +320,8 @@ func (c *Core) Recover(jobs []*job.Job, cursors []Cursor, runs []Run, now time.T
 				c.byTask[t.ID] = RunRef{JobID: r.JobID, RunID: r.ID}
 			}
 		}
-		if t := liveTask(rp); t != nil {
-			c.reconciling[t.ID] = true
-			rt := mesos.ReconcileTask{TaskID: mesos.TaskID{Value: t.ID}}
-			if t.AgentID != "" {
-				rt.AgentID = &mesos.AgentID{Value: t.AgentID}
-			}
-			c.out.recon = append(c.out.recon, rt)
-			if r.Killing != "" {
-				c.kill(t, now)
-			}
+		if t := c.reconcileRun(rp); t != nil && r.Killing != "" {
+			c.kill(t, now)
 		}
 	}
 	for _, id := range c.jobOrder() {
@@ -460,4 +453,32 @@ func (c *Core) NextFires(jobID string, n int, now time.Time) []time.Time {
 		all = all[:n]
 	}
 	return all
+}
+
+// Reconcile asks a master about the live task of every unfinished run, as
+// after a new subscription; an answer that the task never ran launches the
+// run again without counting a failure, as after Recover.
+func (c *Core) Reconcile(now time.Time) Decisions {
+	for _, ref := range slices.SortedFunc(maps.Keys(c.active), func(a, b RunRef) int {
+		return cmp.Or(strings.Compare(a.JobID, b.JobID), strings.Compare(a.RunID, b.RunID))
+	}) {
+		c.reconcileRun(c.active[ref])
+	}
+	return c.finish(now)
+}
+
+// reconcileRun marks r's live task as being reconciled and asks about it;
+// it returns the task, or nil when r has none.
+func (c *Core) reconcileRun(r *Run) *Task {
+	t := liveTask(r)
+	if t == nil {
+		return nil
+	}
+	c.reconciling[t.ID] = true
+	rt := mesos.ReconcileTask{TaskID: mesos.TaskID{Value: t.ID}}
+	if t.AgentID != "" {
+		rt.AgentID = &mesos.AgentID{Value: t.AgentID}
+	}
+	c.out.recon = append(c.out.recon, rt)
+	return t
 }

@@ -550,3 +550,23 @@ func TestSuppressAndRevive(t *testing.T) {
 		t.Errorf("launch of the last waiting run: %d launches, Suppress %v", len(d.Launch), d.Suppress)
 	}
 }
+
+// A new subscription (the stream dropped, the framework kept running)
+// reconciles like a recovery: a task the master never saw is launched
+// again, not counted as a failure.
+func TestReconcileAfterResubscribeRelaunchesAttemptThatNeverStarted(t *testing.T) {
+	s := newSim(t, Config{})
+	s.put(newJob("j", sched("*/5 * * * *")), t0)
+	fire := t0.Add(5 * time.Minute)
+	s.tick(fire)
+	tid := launched(s.offer("h1", fire))[0]
+	id := s.c.byTask[tid].RunID
+	d := s.c.Reconcile(fire.Add(time.Second))
+	if len(d.Reconcile) != 1 || d.Reconcile[0].TaskID.Value != tid {
+		t.Fatalf("Reconcile asks about %+v, want %s", d.Reconcile, tid)
+	}
+	s.update(tid, mesos.TaskLost, "Reconciliation: task is unknown", fire.Add(2*time.Second))
+	if r := s.run("j", id); r.Failures != 0 || r.Status != StatusInitial {
+		t.Fatalf("run %s with %d failures after TASK_LOST at reconciliation, want INITIAL with none", r.Status, r.Failures)
+	}
+}
