@@ -70,14 +70,13 @@ type server struct {
 	tlsOnly bool
 	// internal is a token for internalPrincipal ("" without authentication).
 	internal string
-	logf     func(string, ...any)
 }
 
 // build loads the files the flags name. role names the server in errors;
 // dataDir is where the audit log goes by default ("" for none); acls are
 // the ACLs in force without an --acls file (nil: everything allowed).
 func (s *securityFlags) build(role, dataDir string, acls *acl.ACLs, logf func(string, ...any)) (*server, error) {
-	sv := &server{tlsOnly: s.tlsOnly, logf: logf}
+	sv := &server{tlsOnly: s.tlsOnly}
 	if s.credentials != "" {
 		s.authenticate = true // credentials given mean callers must use them
 	}
@@ -228,10 +227,9 @@ func (sv *server) wrap(h http.Handler) http.Handler {
 func (sv *server) internalClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if sv.tls != nil {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
+		// The frameworks only talk to this server: trusting its own
+		// certificate (and its CA) is enough.
+		pool := x509.NewCertPool()
 		if sv.tls.ClientCAs != nil {
 			pool = sv.tls.ClientCAs.Clone()
 		}
