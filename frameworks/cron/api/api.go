@@ -34,11 +34,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"agora/frameworks/cron/core"
 	"agora/frameworks/cron/job"
+	"agora/frameworks/httpapi"
 )
 
 // Backend is what the API needs from the running framework. It is defined
@@ -134,9 +134,9 @@ func New(b Backend, opts Options) http.Handler {
 	m.HandleFunc("/v1/jobs/{jobId}/runs/{runId}", s.runPath)
 	m.HandleFunc("/v1/jobs/{jobId}/runs/{runId}/actions/stop", s.stopRun)
 	m.HandleFunc("/v1/info", s.info)
-	m.HandleFunc("/v1/ping", s.ping)
+	m.HandleFunc("/v1/ping", httpapi.Ping)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
+		httpapi.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
 	})
 	s.mux = m
 	return s
@@ -145,30 +145,8 @@ func New(b Backend, opts Options) http.Handler {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.Info())
-}
-
-func (s *server) ping(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("pong\n"))
-}
-
-// allow answers 405 with an Allow header unless r's method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeMessage(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
-	return false
+	httpapi.WriteJSON(w, http.StatusOK, s.b.Info())
 }

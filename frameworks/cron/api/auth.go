@@ -5,6 +5,7 @@ import (
 
 	"agora/frameworks/access"
 	"agora/frameworks/cron/job"
+	"agora/frameworks/httpapi"
 )
 
 // Authorizer decides what the calling principal may do; nil allows
@@ -39,7 +40,7 @@ func (s *server) runAs(j *job.Job) string {
 // mayView answers 403 and returns false when the caller may not see the
 // job id.
 func (s *server) mayView(w http.ResponseWriter, r *http.Request, id string) bool {
-	return allowedOr403(w, s.guard().Read(r, id))
+	return httpapi.Permitted(w, s.guard().Read(r, id))
 }
 
 // mayWrite answers 403 and returns false unless the caller may manage
@@ -55,13 +56,5 @@ func (s *server) mayWrite(w http.ResponseWriter, r *http.Request, jobs ...*job.J
 			objs = append(objs, access.Object{ID: j.ID, User: s.runAs(j)})
 		}
 	}
-	return allowedOr403(w, s.guard().Write(r, objs...))
-}
-
-// allowedOr403 answers a denial with Metronome's message body.
-func allowedOr403(w http.ResponseWriter, d *access.Denied) bool {
-	if d != nil {
-		writeMessage(w, http.StatusForbidden, d.Error())
-	}
-	return d == nil
+	return httpapi.Permitted(w, s.guard().Write(r, objs...))
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"agora/frameworks/cron/job"
+	"agora/frameworks/httpapi"
 )
 
 func jobSubject(id string) string { return fmt.Sprintf("Job '%s'", id) }
@@ -21,7 +22,7 @@ func jobPathOf(id string) string { return "/v1/jobs/" + url.PathEscape(id) }
 func (s *server) existingJob(w http.ResponseWriter, id string) *job.Job {
 	j, ok := s.b.Job(id)
 	if !ok || j == nil {
-		writeMessage(w, http.StatusNotFound, jobSubject(id)+" does not exist")
+		httpapi.WriteMessage(w, http.StatusNotFound, jobSubject(id)+" does not exist")
 		return nil
 	}
 	return j
@@ -35,7 +36,7 @@ func (s *server) jobs(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		s.createJob(w, r)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPost)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPost)
 	}
 }
 
@@ -50,7 +51,7 @@ func (s *server) jobPath(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		s.deleteJob(w, r, id)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
 	}
 }
 
@@ -73,7 +74,7 @@ func parseEmbeds(w http.ResponseWriter, r *http.Request, e embeds) (embeds, bool
 			case "schedules":
 				// A job always shows its schedules in Agora.
 			default:
-				badParam(w, "embed", name, embedWant)
+				httpapi.BadParam(w, "embed", name, embedWant)
 				return e, false
 			}
 		}
@@ -97,7 +98,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		data, err := s.view(j, e).MarshalJSON()
 		if err != nil {
-			writeMessage(w, http.StatusInternalServerError, err.Error())
+			httpapi.WriteMessage(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		if len(out) > 1 {
@@ -105,17 +106,17 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, data...)
 	}
-	writeRaw(w, http.StatusOK, append(out, ']'))
+	httpapi.WriteRaw(w, http.StatusOK, append(out, ']'))
 }
 
 // writeView answers one job.
 func writeView(w http.ResponseWriter, status int, v JobView) {
 	data, err := v.MarshalJSON()
 	if err != nil {
-		writeMessage(w, http.StatusInternalServerError, err.Error())
+		httpapi.WriteMessage(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeRaw(w, status, data)
+	httpapi.WriteRaw(w, status, data)
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request, id string) {
@@ -138,10 +139,10 @@ func (s *server) readObject(w http.ResponseWriter, r *http.Request, what string)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+			httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
 			return nil, false
 		}
-		writeMessage(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
+		httpapi.WriteMessage(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
 		return nil, false
 	}
 	var m map[string]json.RawMessage
@@ -217,7 +218,7 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, exists := s.b.Job(j.ID); exists {
-		writeMessage(w, http.StatusConflict, fmt.Sprintf("Job with id '%s' already exists", j.ID))
+		httpapi.WriteMessage(w, http.StatusConflict, fmt.Sprintf("Job with id '%s' already exists", j.ID))
 		return
 	}
 	if err := s.b.PutJob(r.Context(), j); err != nil {
@@ -277,7 +278,7 @@ func (s *server) putJob(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *server) deleteJob(w http.ResponseWriter, r *http.Request, id string) {
-	stop, ok := boolParam(w, r, "stopCurrentJobRuns")
+	stop, ok := httpapi.BoolParam(w, r, "stopCurrentJobRuns")
 	if !ok {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"agora/frameworks/cron/core"
+	"agora/frameworks/httpapi"
 )
 
 func runSubject(jobID, runID string) string {
@@ -24,7 +25,7 @@ func (s *server) runs(w http.ResponseWriter, r *http.Request) {
 		if out == nil {
 			out = []core.Run{}
 		}
-		writeJSON(w, http.StatusOK, out)
+		httpapi.WriteJSON(w, http.StatusOK, out)
 	case http.MethodPost:
 		cur := s.existingJob(w, id)
 		if cur == nil || !s.mayWrite(w, r, cur) {
@@ -36,15 +37,15 @@ func (s *server) runs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Location", jobPathOf(id)+"/runs/"+url.PathEscape(run.ID))
-		writeJSON(w, http.StatusCreated, run)
+		httpapi.WriteJSON(w, http.StatusCreated, run)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPost)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPost)
 	}
 }
 
 // runPath serves /v1/jobs/{jobId}/runs/{runId}: an active or finished run.
 func (s *server) runPath(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
 	id, rid := r.PathValue("jobId"), r.PathValue("runId")
@@ -53,16 +54,16 @@ func (s *server) runPath(w http.ResponseWriter, r *http.Request) {
 	}
 	run, ok := s.b.RunByID(id, rid)
 	if !ok {
-		writeMessage(w, http.StatusNotFound, runSubject(id, rid)+" does not exist")
+		httpapi.WriteMessage(w, http.StatusNotFound, runSubject(id, rid)+" does not exist")
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	httpapi.WriteJSON(w, http.StatusOK, run)
 }
 
 // stopRun serves POST /v1/jobs/{jobId}/runs/{runId}/actions/stop and
 // answers the run as it is after the stop.
 func (s *server) stopRun(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodPost) {
+	if !httpapi.Allow(w, r, http.MethodPost) {
 		return
 	}
 	id, rid := r.PathValue("jobId"), r.PathValue("runId")
@@ -75,8 +76,8 @@ func (s *server) stopRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if run, ok := s.b.RunByID(id, rid); ok {
-		writeJSON(w, http.StatusOK, run)
+		httpapi.WriteJSON(w, http.StatusOK, run)
 		return
 	}
-	writeMessage(w, http.StatusOK, runSubject(id, rid)+" is stopping")
+	httpapi.WriteMessage(w, http.StatusOK, runSubject(id, rid)+" is stopping")
 }

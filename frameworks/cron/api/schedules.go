@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"agora/frameworks/cron/job"
+	"agora/frameworks/httpapi"
 )
 
 func scheduleSubject(jobID, id string) string {
@@ -42,11 +43,11 @@ func (s *server) schedules(w http.ResponseWriter, r *http.Request) {
 		if out == nil {
 			out = []job.Schedule{}
 		}
-		writeJSON(w, http.StatusOK, out)
+		httpapi.WriteJSON(w, http.StatusOK, out)
 	case http.MethodPost:
 		s.createSchedule(w, r, id)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPost)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPost)
 	}
 }
 
@@ -61,16 +62,16 @@ func (s *server) schedulePath(w http.ResponseWriter, r *http.Request) {
 		}
 		i := scheduleIndex(j, sid)
 		if i < 0 {
-			writeMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
+			httpapi.WriteMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
 			return
 		}
-		writeJSON(w, http.StatusOK, j.Schedules[i])
+		httpapi.WriteJSON(w, http.StatusOK, j.Schedules[i])
 	case http.MethodPut:
 		s.putSchedule(w, r, id, sid)
 	case http.MethodDelete:
 		s.deleteSchedule(w, r, id, sid)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
 	}
 }
 
@@ -116,7 +117,7 @@ func (s *server) createSchedule(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	if scheduleIndex(cur, sc.ID) >= 0 {
-		writeMessage(w, http.StatusConflict, fmt.Sprintf("Schedule with id '%s' already exists for job '%s'", sc.ID, id))
+		httpapi.WriteMessage(w, http.StatusConflict, fmt.Sprintf("Schedule with id '%s' already exists for job '%s'", sc.ID, id))
 		return
 	}
 	next := withSchedules(cur, append(append([]job.Schedule(nil), cur.Schedules...), *sc))
@@ -124,7 +125,7 @@ func (s *server) createSchedule(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	w.Header().Set("Location", jobPathOf(id)+"/schedules/"+sc.ID)
-	writeJSON(w, http.StatusCreated, s.storedSchedule(id, *sc))
+	httpapi.WriteJSON(w, http.StatusCreated, s.storedSchedule(id, *sc))
 }
 
 // storedSchedule is the Backend's copy of a schedule after a write, else sc.
@@ -148,7 +149,7 @@ func (s *server) putSchedule(w http.ResponseWriter, r *http.Request, id, sid str
 	}
 	i := scheduleIndex(cur, sid)
 	if i < 0 {
-		writeMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
+		httpapi.WriteMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
 		return
 	}
 	if !withID(w, m, sid, "schedule") {
@@ -163,7 +164,7 @@ func (s *server) putSchedule(w http.ResponseWriter, r *http.Request, id, sid str
 	if !s.putSchedules(w, r, withSchedules(cur, schedules), jobSubject(id)) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.storedSchedule(id, *sc))
+	httpapi.WriteJSON(w, http.StatusOK, s.storedSchedule(id, *sc))
 }
 
 func (s *server) deleteSchedule(w http.ResponseWriter, r *http.Request, id, sid string) {
@@ -173,7 +174,7 @@ func (s *server) deleteSchedule(w http.ResponseWriter, r *http.Request, id, sid 
 	}
 	i := scheduleIndex(cur, sid)
 	if i < 0 {
-		writeMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
+		httpapi.WriteMessage(w, http.StatusNotFound, scheduleSubject(id, sid)+" does not exist")
 		return
 	}
 	gone := cur.Schedules[i]
@@ -181,5 +182,5 @@ func (s *server) deleteSchedule(w http.ResponseWriter, r *http.Request, id, sid 
 	if !s.putSchedules(w, r, withSchedules(cur, schedules), jobSubject(id)) {
 		return
 	}
-	writeJSON(w, http.StatusOK, gone)
+	httpapi.WriteJSON(w, http.StatusOK, gone)
 }

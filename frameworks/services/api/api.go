@@ -30,9 +30,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 	"agora/frameworks/services/deploy"
@@ -196,10 +196,10 @@ func New(b Backend, opts Options) http.Handler {
 	m.HandleFunc("/v2/queue", s.queue)
 	m.HandleFunc("/v2/queue/{rest...}", s.queueDelay)
 	m.HandleFunc("/v2/info", s.info)
-	m.HandleFunc("/v2/ping", s.ping)
+	m.HandleFunc("/v2/ping", httpapi.Ping)
 	m.HandleFunc("/v2/events", s.events)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
+		httpapi.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
 	})
 	s.mux = m
 	return s
@@ -208,32 +208,10 @@ func New(b Backend, opts Options) http.Handler {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.Info())
-}
-
-func (s *server) ping(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet, http.MethodHead) {
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("pong\n"))
-}
-
-// allow answers 405 with an Allow header unless r's method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeMessage(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
-	return false
+	httpapi.WriteJSON(w, http.StatusOK, s.b.Info())
 }
 
 // version renders t as Marathon renders versions: UTC, milliseconds, Z.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/deploy"
 )
@@ -71,7 +72,7 @@ func (s *server) findApp(id string) *app.App {
 func appSubject(id string) string { return fmt.Sprintf("App '%s'", id) }
 
 func notFoundApp(w http.ResponseWriter, id string) {
-	writeMessage(w, http.StatusNotFound, appSubject(id)+" does not exist")
+	httpapi.WriteMessage(w, http.StatusNotFound, appSubject(id)+" does not exist")
 }
 
 // existingApp returns the app, or answers 404 and returns nil.
@@ -91,7 +92,7 @@ func (s *server) apps(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		s.createApp(w, r)
 	default:
-		allow(w, r, http.MethodGet, http.MethodPost)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodPost)
 	}
 }
 
@@ -112,10 +113,10 @@ func (s *server) appsPath(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			s.deleteApp(w, r, rt.id)
 		default:
-			allow(w, r, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete)
+			httpapi.Allow(w, r, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete)
 		}
 	case rt.sub == "restart":
-		if allow(w, r, http.MethodPost) {
+		if httpapi.Allow(w, r, http.MethodPost) {
 			s.restartApp(w, r, rt.id)
 		}
 	case rt.sub == "tasks" && rt.arg == "":
@@ -125,14 +126,14 @@ func (s *server) appsPath(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			s.killHostTasks(w, r, rt.id)
 		default:
-			allow(w, r, http.MethodGet, http.MethodDelete)
+			httpapi.Allow(w, r, http.MethodGet, http.MethodDelete)
 		}
 	case rt.sub == "tasks":
-		if allow(w, r, http.MethodDelete) {
+		if httpapi.Allow(w, r, http.MethodDelete) {
 			s.killTask(w, r, rt.id, rt.arg)
 		}
 	case rt.sub == "versions":
-		if allow(w, r, http.MethodGet) {
+		if httpapi.Allow(w, r, http.MethodGet) {
 			s.versions(w, r, rt.id, rt.arg)
 		}
 	}
@@ -149,7 +150,7 @@ func parseEmbeds(w http.ResponseWriter, r *http.Request, e embeds) (embeds, bool
 			}
 			_, what, ok := strings.Cut(name, ".")
 			if !ok || !(strings.HasPrefix(name, "apps.") || strings.HasPrefix(name, "app.")) {
-				badParam(w, "embed", name, "one of apps.tasks, apps.counts, apps.deployments, apps.readiness, apps.lastTaskFailure, apps.failures, apps.taskStats")
+				httpapi.BadParam(w, "embed", name, "one of apps.tasks, apps.counts, apps.deployments, apps.readiness, apps.lastTaskFailure, apps.failures, apps.taskStats")
 				return e, false
 			}
 			switch what {
@@ -161,7 +162,7 @@ func parseEmbeds(w http.ResponseWriter, r *http.Request, e embeds) (embeds, bool
 				// Counts and deployments are always in; Agora keeps no
 				// task failure history or statistics.
 			default:
-				badParam(w, "embed", name, "one of apps.tasks, apps.counts, apps.deployments, apps.readiness, apps.lastTaskFailure, apps.failures, apps.taskStats")
+				httpapi.BadParam(w, "embed", name, "one of apps.tasks, apps.counts, apps.deployments, apps.readiness, apps.lastTaskFailure, apps.failures, apps.taskStats")
 				return e, false
 			}
 		}
@@ -235,7 +236,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	if sel := q.Get("label"); sel != "" {
 		t, err := parseLabelSelector(sel)
 		if err != nil {
-			badParam(w, "label", sel, "a selector of key, key==value or key!=value terms")
+			httpapi.BadParam(w, "label", sel, "a selector of key, key==value or key!=value terms")
 			return
 		}
 		terms = t
@@ -261,7 +262,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, appView(a, ins[id], deps, e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"apps": out})
 }
 
 func (s *server) getApp(w http.ResponseWriter, r *http.Request, id string) {
@@ -274,7 +275,7 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	if a == nil || !s.mayView(w, r, id) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"app": appView(a, s.b.Instances(id), s.b.Deployments(), e)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"app": appView(a, s.b.Instances(id), s.b.Deployments(), e)})
 }
 
 // readFields reads a JSON object body, answering 413 or 422 itself when it
@@ -284,10 +285,10 @@ func (s *server) readFields(w http.ResponseWriter, r *http.Request) (map[string]
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+			httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
 			return nil, false
 		}
-		writeMessage(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
+		httpapi.WriteMessage(w, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
 		return nil, false
 	}
 	var m map[string]json.RawMessage
@@ -339,10 +340,10 @@ func parseApp(w http.ResponseWriter, m map[string]json.RawMessage, pathID string
 
 // writeFlags reads ?force and ?dryRun.
 func writeFlags(w http.ResponseWriter, r *http.Request) (force, dryRun, ok bool) {
-	if force, ok = boolParam(w, r, "force"); !ok {
+	if force, ok = httpapi.BoolParam(w, r, "force"); !ok {
 		return
 	}
-	dryRun, ok = boolParam(w, r, "dryRun")
+	dryRun, ok = httpapi.BoolParam(w, r, "dryRun")
 	return
 }
 
@@ -365,7 +366,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.findApp(id) != nil {
-		writeMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", id))
+		httpapi.WriteMessage(w, http.StatusConflict, fmt.Sprintf("An app with id [%s] already exists.", id))
 		return
 	}
 	depID, cur, ok := s.apply(w, r, a, nil, force, dryRun)
@@ -378,7 +379,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", appPath(id))
 	setDeploymentHeader(w, depID)
-	writeJSON(w, http.StatusCreated, v)
+	httpapi.WriteJSON(w, http.StatusCreated, v)
 }
 
 func hasDeployment(refs []DeploymentRef, id string) bool {
@@ -433,7 +434,7 @@ func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		base, err := definitionFields(cur)
 		if err != nil {
-			writeMessage(w, http.StatusInternalServerError, err.Error())
+			httpapi.WriteMessage(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		for k, v := range m {
@@ -478,7 +479,7 @@ func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		status = http.StatusCreated
 		w.Header().Set("Location", appPath(id))
 	}
-	writeJSON(w, status, WriteResult{DeploymentID: depID, Version: s.versionOf(now)})
+	httpapi.WriteJSON(w, status, WriteResult{DeploymentID: depID, Version: s.versionOf(now)})
 }
 
 // onlyVersion reports a body naming nothing but a version (and the id).
@@ -548,7 +549,7 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request, a, cur *app.App
 	if changed == nil {
 		changed = []string{}
 	}
-	writeJSON(w, http.StatusOK, PlanView{App: a.ID(), Steps: steps, Restart: plan.Restart, ChangedFields: changed, Create: cur == nil})
+	httpapi.WriteJSON(w, http.StatusOK, PlanView{App: a.ID(), Steps: steps, Restart: plan.Restart, ChangedFields: changed, Create: cur == nil})
 }
 
 func without(l []string, drop ...string) []string {
@@ -569,7 +570,7 @@ func without(l []string, drop ...string) []string {
 }
 
 func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
-	force, ok := boolParam(w, r, "force")
+	force, ok := httpapi.BoolParam(w, r, "force")
 	if !ok {
 		return
 	}
@@ -584,11 +585,11 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	s.postEvent(r, cur)
 	setDeploymentHeader(w, depID)
-	writeJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: version(s.opts.Now())})
+	httpapi.WriteJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: version(s.opts.Now())})
 }
 
 func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
-	force, ok := boolParam(w, r, "force")
+	force, ok := httpapi.BoolParam(w, r, "force")
 	if !ok {
 		return
 	}
@@ -605,7 +606,7 @@ func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 		s.postEvent(r, cur)
 	}
 	setDeploymentHeader(w, depID)
-	writeJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: s.versionOf(cur)})
+	httpapi.WriteJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: s.versionOf(cur)})
 }
 
 func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) {
@@ -621,7 +622,7 @@ func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) 
 		if vs == nil {
 			vs = []string{}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"versions": vs})
 		return
 	}
 	a, err := s.b.Version(r.Context(), id, v)
@@ -629,5 +630,5 @@ func (s *server) versions(w http.ResponseWriter, r *http.Request, id, v string) 
 		writeError(w, err, fmt.Sprintf("Version '%s' of app '%s'", v, id))
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Masked())
+	httpapi.WriteJSON(w, http.StatusOK, a.Masked())
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"agora/frameworks/access"
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 )
 
@@ -39,7 +40,7 @@ func (s *server) runAs(a *app.App) string {
 // mayView answers 403 and returns false when the caller may not see the
 // app id.
 func (s *server) mayView(w http.ResponseWriter, r *http.Request, id string) bool {
-	return allowedOr403(w, s.guard().Read(r, id))
+	return httpapi.Permitted(w, s.guard().Read(r, id))
 }
 
 // mayWrite answers 403 and returns false unless the caller may manage
@@ -53,13 +54,5 @@ func (s *server) mayWrite(w http.ResponseWriter, r *http.Request, apps ...*app.A
 	for i, a := range apps {
 		objs[i] = access.Object{ID: a.ID(), User: s.runAs(a)}
 	}
-	return allowedOr403(w, s.guard().Write(r, objs...))
-}
-
-// allowedOr403 answers a denial with Marathon's message body.
-func allowedOr403(w http.ResponseWriter, d *access.Denied) bool {
-	if d != nil {
-		writeMessage(w, http.StatusForbidden, d.Error())
-	}
-	return d == nil
+	return httpapi.Permitted(w, s.guard().Write(r, objs...))
 }

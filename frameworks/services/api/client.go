@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 )
 
@@ -77,31 +78,9 @@ type PutResult struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, out any) (*http.Response, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		// A *bytes.Reader lets net/http set GetBody, which a 307 needs.
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	resp, data, err := httpapi.Do(ctx, c.hc, c.base, method, path, q, body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return resp, err
 	}
 	if resp.StatusCode >= 300 {
 		return resp, decodeError(resp.StatusCode, data)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 	"agora/frameworks/services/deploy"
@@ -43,10 +44,10 @@ func all(string) bool { return true }
 
 // deployments serves GET /v2/deployments.
 func (s *server) deployments(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.deploymentViews(s.viewFilter(r)))
+	httpapi.WriteJSON(w, http.StatusOK, s.deploymentViews(s.viewFilter(r)))
 }
 
 // deployment serves GET and DELETE /v2/deployments/{id}. DELETE cancels
@@ -59,14 +60,14 @@ func (s *server) deployment(w http.ResponseWriter, r *http.Request) {
 		for _, v := range s.deploymentViews(all) {
 			if v.ID == id {
 				if s.mayView(w, r, v.AffectedApps[0]) {
-					writeJSON(w, http.StatusOK, v)
+					httpapi.WriteJSON(w, http.StatusOK, v)
 				}
 				return
 			}
 		}
-		writeMessage(w, http.StatusNotFound, subject+" does not exist")
+		httpapi.WriteMessage(w, http.StatusNotFound, subject+" does not exist")
 	case http.MethodDelete:
-		force, ok := boolParam(w, r, "force")
+		force, ok := httpapi.BoolParam(w, r, "force")
 		if !ok {
 			return
 		}
@@ -83,9 +84,9 @@ func (s *server) deployment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		setDeploymentHeader(w, rollback)
-		writeJSON(w, http.StatusOK, WriteResult{DeploymentID: rollback, Version: version(s.opts.Now())})
+		httpapi.WriteJSON(w, http.StatusOK, WriteResult{DeploymentID: rollback, Version: version(s.opts.Now())})
 	default:
-		allow(w, r, http.MethodGet, http.MethodDelete)
+		httpapi.Allow(w, r, http.MethodGet, http.MethodDelete)
 	}
 }
 
@@ -188,13 +189,13 @@ func marathonReason(reason string) string {
 
 // queue serves GET /v2/queue (?embed=lastUnusedOffers adds the offers).
 func (s *server) queue(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
 	withOffers := false
 	for _, e := range r.URL.Query()["embed"] {
 		if e != "lastUnusedOffers" {
-			badParam(w, "embed", e, "lastUnusedOffers")
+			httpapi.BadParam(w, "embed", e, "lastUnusedOffers")
 			return
 		}
 		withOffers = true
@@ -231,7 +232,7 @@ func (s *server) queue(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, item)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"queue": out})
 }
 
 func offersSummary(q core.QueueEntry) OffersSummary {
@@ -277,10 +278,10 @@ func (s *server) queueDelay(w http.ResponseWriter, r *http.Request) {
 	rest := strings.Trim(r.PathValue("rest"), "/")
 	appPart, ok := strings.CutSuffix(rest, "/delay")
 	if !ok || appPart == "" {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
+		httpapi.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path))
 		return
 	}
-	if !allow(w, r, http.MethodDelete) {
+	if !httpapi.Allow(w, r, http.MethodDelete) {
 		return
 	}
 	id := "/" + strings.Trim(appPart, "/")
@@ -304,7 +305,7 @@ type GroupView struct {
 // groups serves GET /v2/groups and /v2/groups/{groupId}: groups are the
 // paths above app ids.
 func (s *server) groups(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
 	gid := "/" + strings.Trim(r.PathValue("rest"), "/")
@@ -318,10 +319,10 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if gid != "/" && len(apps) == 0 {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("Group '%s' does not exist", gid))
+		httpapi.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("Group '%s' does not exist", gid))
 		return
 	}
-	writeJSON(w, http.StatusOK, buildGroup(gid, apps, ins, deps))
+	httpapi.WriteJSON(w, http.StatusOK, buildGroup(gid, apps, ins, deps))
 }
 
 // buildGroup nests apps (all under gid) into groups by their paths.

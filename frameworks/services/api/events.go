@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 )
@@ -115,7 +116,7 @@ func (s *server) postEvent(r *http.Request, a *app.App) {
 // events serves GET /v2/events as Server-Sent Events, filtered by
 // ?event_type= (repeatable).
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
 	view := s.viewFilter(r)
@@ -124,7 +125,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		types = map[string]bool{}
 		for _, t := range ts {
 			if t == "" {
-				badParam(w, "event_type", t, "an event type")
+				httpapi.BadParam(w, "event_type", t, "an event type")
 				return
 			}
 			types[t] = true

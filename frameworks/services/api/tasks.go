@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"agora/core/mesos"
+	"agora/frameworks/httpapi"
 	"agora/frameworks/services/app"
 	"agora/frameworks/services/core"
 )
@@ -21,14 +22,14 @@ var taskStatuses = map[string][]string{
 
 // tasks serves GET /v2/tasks.
 func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
+	if !httpapi.Allow(w, r, http.MethodGet) {
 		return
 	}
 	var want []string
 	if st := r.URL.Query().Get("status"); st != "" {
 		states, ok := taskStatuses[strings.ToLower(st)]
 		if !ok {
-			badParam(w, "status", st, "one of staging, starting, running, killing, unreachable")
+			httpapi.BadParam(w, "status", st, "one of staging, starting, running, killing, unreachable")
 			return
 		}
 		want = states
@@ -45,7 +46,7 @@ func (s *server) tasks(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, taskView(apps[in.AppID], in))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tasks": out})
 }
 
 func contains(l []string, s string) bool {
@@ -67,13 +68,13 @@ func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
 	for _, in := range s.b.Instances(id) {
 		out = append(out, taskView(a, in))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tasks": out})
 }
 
 // killHostTasks serves DELETE /v2/apps/{appId}/tasks?host=...&scale=...: it
 // kills the app's tasks on host, or all of them without host.
 func (s *server) killHostTasks(w http.ResponseWriter, r *http.Request, id string) {
-	scale, ok := boolParam(w, r, "scale")
+	scale, ok := httpapi.BoolParam(w, r, "scale")
 	if !ok {
 		return
 	}
@@ -92,7 +93,7 @@ func (s *server) killHostTasks(w http.ResponseWriter, r *http.Request, id string
 		killed = append(killed, taskView(a, in))
 	}
 	if len(ids) == 0 {
-		writeJSON(w, http.StatusOK, map[string]any{"tasks": killed})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tasks": killed})
 		return
 	}
 	s.kill(w, r, a, ids, scale, map[string]any{"tasks": killed})
@@ -100,7 +101,7 @@ func (s *server) killHostTasks(w http.ResponseWriter, r *http.Request, id string
 
 // killTask serves DELETE /v2/apps/{appId}/tasks/{taskId}.
 func (s *server) killTask(w http.ResponseWriter, r *http.Request, id, taskID string) {
-	scale, ok := boolParam(w, r, "scale")
+	scale, ok := httpapi.BoolParam(w, r, "scale")
 	if !ok {
 		return
 	}
@@ -116,7 +117,7 @@ func (s *server) killTask(w http.ResponseWriter, r *http.Request, id, taskID str
 		}
 	}
 	if found == nil {
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("Task '%s' does not exist", taskID))
+		httpapi.WriteMessage(w, http.StatusNotFound, fmt.Sprintf("Task '%s' does not exist", taskID))
 		return
 	}
 	s.kill(w, r, a, []string{taskID}, scale, map[string]any{"task": taskView(a, *found)})
@@ -132,7 +133,7 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request, a *app.App, ids []
 		return
 	}
 	if !scale {
-		writeJSON(w, http.StatusOK, killed)
+		httpapi.WriteJSON(w, http.StatusOK, killed)
 		return
 	}
 	cur := s.findApp(id)
@@ -140,5 +141,5 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request, a *app.App, ids []
 		s.postEvent(r, cur)
 	}
 	setDeploymentHeader(w, depID)
-	writeJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: s.versionOf(cur)})
+	httpapi.WriteJSON(w, http.StatusOK, WriteResult{DeploymentID: depID, Version: s.versionOf(cur)})
 }
