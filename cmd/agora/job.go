@@ -84,6 +84,20 @@ func (c *cli) jobArgs(f *verbFlags, args []string, minPos, maxPos int) (pos []st
 	return pos, false, nil
 }
 
+// oneJob parses the arguments of a verb that names one job and connects to
+// the cron API; done is true when the verb has nothing left to do (help
+// was shown, or an error).
+func (c *cli) oneJob(f *verbFlags, args []string) (id string, cl *cronapi.Client, base string, done bool, err error) {
+	pos, help, err := c.jobArgs(f, args, 1, 1)
+	if help || err != nil {
+		return "", nil, "", true, err
+	}
+	if cl, base, err = c.cron(f); err != nil {
+		return "", nil, "", true, err
+	}
+	return pos[0], cl, base, false, nil
+}
+
 // cron returns a client of the cron API on the master, finding the leader
 // in ZooKeeper when --master is a zk:// URL.
 func (c *cli) cron(f *verbFlags) (*cronapi.Client, string, error) {
@@ -330,13 +344,8 @@ func lastFinished(h *cronapi.HistoryView) (cronapi.FinishedRun, bool) {
 
 func (c *cli) jobShow(args []string) error {
 	f := c.newFlags("job show", "agora job show JOB [--json]", "Show a job's definition (secret values masked), its next five runs and its active runs.")
-	pos, help, err := c.jobArgs(f, args, 1, 1)
-	if help || err != nil {
-		return err
-	}
-	id := pos[0]
-	cl, base, err := c.cron(f)
-	if err != nil {
+	id, cl, base, done, err := c.oneJob(f, args)
+	if done {
 		return err
 	}
 	v, err := cl.GetJob(c.ctx, id, cronapi.EmbedActiveRuns)
@@ -377,13 +386,8 @@ func (c *cli) jobRun(args []string) error {
 		"Start a run of the job now and print its id. With --wait, follow the run to its end; the command fails when the run does not succeed.")
 	wait := f.fs.Bool("wait", false, "follow the run until it finishes; exit non-zero unless it succeeds")
 	timeout := f.fs.Duration("timeout", 0, "with --wait, stop following after this long (the run goes on); 0 waits as long as it takes")
-	pos, help, err := c.jobArgs(f, args, 1, 1)
-	if help || err != nil {
-		return err
-	}
-	id := pos[0]
-	cl, base, err := c.cron(f)
-	if err != nil {
+	id, cl, base, done, err := c.oneJob(f, args)
+	if done {
 		return err
 	}
 	run, err := cl.RunNow(c.ctx, id)
@@ -461,13 +465,8 @@ func describeEnd(r core.Run) string {
 
 func (c *cli) jobHistory(args []string) error {
 	f := c.newFlags("job history", "agora job history JOB [--json]", "List the job's finished runs, newest first: status, start, end, the last attempt's exit code and task.")
-	pos, help, err := c.jobArgs(f, args, 1, 1)
-	if help || err != nil {
-		return err
-	}
-	id := pos[0]
-	cl, base, err := c.cron(f)
-	if err != nil {
+	id, cl, base, done, err := c.oneJob(f, args)
+	if done {
 		return err
 	}
 	h, err := cl.History(c.ctx, id)
@@ -512,13 +511,8 @@ func (c *cli) jobSetEnabled(args []string, enabled bool) error {
 		name, summary = "resume", "Enable every schedule of the job again."
 	}
 	f := c.newFlags("job "+name, "agora job "+name+" JOB", summary)
-	pos, help, err := c.jobArgs(f, args, 1, 1)
-	if help || err != nil {
-		return err
-	}
-	id := pos[0]
-	cl, base, err := c.cron(f)
-	if err != nil {
+	id, cl, base, done, err := c.oneJob(f, args)
+	if done {
 		return err
 	}
 	v, err := cl.GetJob(c.ctx, id)
@@ -558,13 +552,8 @@ func (c *cli) jobSetEnabled(args []string, enabled bool) error {
 func (c *cli) jobDelete(args []string) error {
 	f := c.newFlags("job delete", "agora job delete JOB [--stop-runs]", "Remove the job. A job with active runs is refused unless --stop-runs stops them first.")
 	stop := f.fs.Bool("stop-runs", false, "stop the job's active runs, then remove it")
-	pos, help, err := c.jobArgs(f, args, 1, 1)
-	if help || err != nil {
-		return err
-	}
-	id := pos[0]
-	cl, base, err := c.cron(f)
-	if err != nil {
+	id, cl, base, done, err := c.oneJob(f, args)
+	if done {
 		return err
 	}
 	if _, err := cl.DeleteJob(c.ctx, id, *stop); err != nil {
