@@ -124,12 +124,9 @@ type schedState struct {
 
 // pending collects one call's Decisions, each record once.
 type pending struct {
-	runs     []RunRef
-	runSet   map[RunRef]bool
-	cursors  []string
-	curSet   map[string]bool
-	deleted  map[RunRef]bool
-	delRuns  []RunRef
+	runs     orderedSet[RunRef]
+	cursors  orderedSet[string]
+	delRuns  orderedSet[RunRef]
 	delCurs  []string
 	launch   []Launch
 	decline  []mesos.OfferID
@@ -158,34 +155,30 @@ func (c *Core) reset() {
 	c.out = pending{}
 }
 
-func (c *Core) persistRun(r *Run) {
-	ref := RunRef{JobID: r.JobID, RunID: r.ID}
-	if c.out.runSet == nil {
-		c.out.runSet = map[RunRef]bool{}
-	}
-	if !c.out.runSet[ref] {
-		c.out.runSet[ref] = true
-		c.out.runs = append(c.out.runs, ref)
-	}
+func (c *Core) persistRun(r *Run)          { c.out.runs.add(RunRef{JobID: r.JobID, RunID: r.ID}) }
+func (c *Core) persistCursor(jobID string) { c.out.cursors.add(jobID) }
+func (c *Core) deleteRun(ref RunRef)       { c.out.delRuns.add(ref) }
+
+// orderedSet keeps each key once, in the order first added.
+type orderedSet[K comparable] struct {
+	seen map[K]bool
+	list []K
 }
 
-func (c *Core) persistCursor(jobID string) {
-	if c.out.curSet == nil {
-		c.out.curSet = map[string]bool{}
-	}
-	if !c.out.curSet[jobID] {
-		c.out.curSet[jobID] = true
-		c.out.cursors = append(c.out.cursors, jobID)
-	}
+// reset empties o, keeping the set's memory; the list went out in the
+// Decisions and is not reused.
+func (o *orderedSet[K]) reset() {
+	clear(o.seen)
+	o.list = nil
 }
 
-func (c *Core) deleteRun(ref RunRef) {
-	if c.out.deleted == nil {
-		c.out.deleted = map[RunRef]bool{}
+func (o *orderedSet[K]) add(k K) {
+	if o.seen == nil {
+		o.seen = map[K]bool{}
 	}
-	if !c.out.deleted[ref] {
-		c.out.deleted[ref] = true
-		c.out.delRuns = append(c.out.delRuns, ref)
+	if !o.seen[k] {
+		o.seen[k] = true
+		o.list = append(o.list, k)
 	}
 }
 
@@ -193,11 +186,11 @@ func (c *Core) deleteRun(ref RunRef) {
 // records as they are now, and says whether offers are wanted.
 func (c *Core) finish(now time.Time) Decisions {
 	var d Decisions
-	if len(c.out.runs) > 0 {
-		d.PersistRuns = make([]Run, 0, len(c.out.runs))
+	if len(c.out.runs.list) > 0 {
+		d.PersistRuns = make([]Run, 0, len(c.out.runs.list))
 	}
-	for _, ref := range c.out.runs {
-		if c.out.deleted[ref] {
+	for _, ref := range c.out.runs.list {
+		if c.out.delRuns.seen[ref] {
 			continue // written and trimmed in one call: only the delete matters
 		}
 		if js := c.jobs[ref.JobID]; js != nil {
@@ -206,7 +199,7 @@ func (c *Core) finish(now time.Time) Decisions {
 			}
 		}
 	}
-	for _, id := range c.out.cursors {
+	for _, id := range c.out.cursors.list {
 		if c.out.deadJobs[id] {
 			continue
 		}
@@ -214,7 +207,7 @@ func (c *Core) finish(now time.Time) Decisions {
 			d.PersistCursors = append(d.PersistCursors, cloneCursor(js.cursor))
 		}
 	}
-	d.DeleteRuns = c.out.delRuns
+	d.DeleteRuns = c.out.delRuns.list
 	d.DeleteCursors = c.out.delCurs
 	d.Launch = c.out.launch
 	d.Decline = c.out.decline
@@ -234,11 +227,11 @@ func (c *Core) finish(now time.Time) Decisions {
 // reset empties p for the next call, keeping its sets' memory; the slices
 // went out in the Decisions and are not reused.
 func (p *pending) reset() {
-	clear(p.runSet)
-	clear(p.curSet)
-	clear(p.deleted)
+	p.runs.reset()
+	p.cursors.reset()
+	p.delRuns.reset()
 	clear(p.deadJobs)
-	p.runs, p.cursors, p.delRuns, p.delCurs = nil, nil, nil, nil
+	p.delCurs = nil
 	p.launch, p.decline, p.kill, p.recon = nil, nil, nil, nil
 }
 
