@@ -103,7 +103,7 @@ func (af *agentFlags) build(master, workDir string, srv *server, tr http.RoundTr
 	}
 	cfg := agent.Config{Master: master, Listen: af.listen, Hostname: af.hostname, Resources: res, Attributes: attrs,
 		WorkDir: workDir, DefaultKillGrace: af.grace, GCDelay: af.gcDelay, GCDiskThreshold: af.gcDiskThreshold, Logf: logf,
-		SwitchUser: &af.switchUser, Transport: tr, Middleware: srv.wrap, WrapListener: srv.listen}
+		SwitchUser: &af.switchUser, Transport: tr, Middleware: srv.wrap, WrapListener: srv.listen, Scheme: srv.scheme()}
 	if srv.acls != nil {
 		cfg.AuthorizeSandbox = func(r *http.Request, user string) (bool, string) {
 			return srv.acls.Why(principalOf(r), acl.AccessSandboxes, user)

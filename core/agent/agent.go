@@ -169,6 +169,9 @@ type Config struct {
 	// Middleware, if set, wraps the whole HTTP API (authentication,
 	// audit...).
 	Middleware func(http.Handler) http.Handler
+	// Scheme is how clients reach the agent's API: "http" (default) or
+	// "https" when WrapListener serves TLS; the master puts it in offers.
+	Scheme string
 	// WrapListener, if set, wraps the HTTP API's listener, e.g. to serve
 	// TLS on it; Addr stays the address listened on.
 	WrapListener func(net.Listener) net.Listener

@@ -484,7 +484,7 @@ func (a *Agent) subscribeLocked(port int32) agentapi.Call {
 		agentID = &mesos.AgentID{Value: a.id}
 		info.ID = agentID
 	}
-	sub := &agentapi.Subscribe{AgentInfo: info, Containerizers: a.czNames, Version: Version}
+	sub := &agentapi.Subscribe{AgentInfo: info, Containerizers: a.czNames, Version: Version, Scheme: a.cfg.Scheme}
 	keys := make([]updates.Key, 0, len(a.tasks))
 	for k, t := range a.tasks {
 		if !t.forget {

@@ -48,6 +48,9 @@ type Subscribe struct {
 	// Containerizers the agent can run tasks with, e.g. ["process"].
 	Containerizers []string `json:"containerizers"`
 	Version        string   `json:"version"`
+	// Scheme is how the agent's API (sandbox files) is reached: "http"
+	// (default) or "https"; offers carry it in their URL.
+	Scheme string `json:"scheme,omitempty"`
 	// Tasks the agent runs or has ended but not yet had acknowledged, with
 	// their latest state (re-registration only).
 	Tasks []mesos.Task `json:"tasks,omitempty"`

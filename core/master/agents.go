@@ -151,8 +151,8 @@ func (m *Master) registerAgent(principal string, s *agentapi.Subscribe, total re
 		m.cfg.Logf("agent %s at %s:%d re-registered", a.id, info.Hostname, info.Port)
 	}
 	info.ID = &mesos.AgentID{Value: a.id}
-	registryChanged := fresh || a.unreachable || !reflect.DeepEqual(a.info, info) || !sameStrings(a.containerizers, s.Containerizers) || a.version != s.Version
-	a.info, a.total, a.containerizers, a.version = info, total, s.Containerizers, s.Version
+	registryChanged := fresh || a.unreachable || !reflect.DeepEqual(a.info, info) || !sameStrings(a.containerizers, s.Containerizers) || a.version != s.Version || a.scheme != s.Scheme
+	a.info, a.total, a.containerizers, a.version, a.scheme = info, total, s.Containerizers, s.Version, s.Scheme
 	a.out, a.streamID = out, streamID
 	wasUnreachable := a.unreachable
 	a.unreachable, a.recovered, a.pingsMissed, a.ponged = false, false, 0, true

@@ -437,3 +437,14 @@ func TestKillWhileAgentAwayForwardedOnReregistration(t *testing.T) {
 		t.Fatalf("KILL_TASK for %s, want t1", k.KillTask.TaskID.Value)
 	}
 }
+
+// An agent serving its API over TLS says so, and offers carry it, so a
+// framework's links to sandboxes use https.
+func TestOffersCarryTheAgentsScheme(t *testing.T) {
+	tm := startMaster(t, fastConfig(openStore(t, t.TempDir())))
+	tm.agent(t, "cpus:1;mem:128", &agentapi.Subscribe{Scheme: "https"})
+	fw := tm.framework(t, mesos.FrameworkInfo{User: "u", Name: "links"})
+	if o := fw.next(mesos.EventOffers).Offers.Offers[0]; o.URL == nil || o.URL.Scheme != "https" {
+		t.Fatalf("offer URL = %+v, want scheme https", o.URL)
+	}
+}

@@ -28,6 +28,7 @@ type agentRecord struct {
 	Registered     time.Time       `json:"registered"`
 	Unreachable    bool            `json:"unreachable,omitempty"`
 	Principal      string          `json:"principal,omitempty"`
+	Scheme         string          `json:"scheme,omitempty"`
 }
 
 type frameworkRecord struct {
@@ -105,7 +106,7 @@ func (p *persister) put(key string, v any) {
 }
 
 func (p *persister) putAgent(a *agent) {
-	p.put(agentsPrefix+"/"+a.id, agentRecord{Info: a.info, Containerizers: a.containerizers, Version: a.version, Registered: a.registered, Unreachable: a.unreachable, Principal: a.principal})
+	p.put(agentsPrefix+"/"+a.id, agentRecord{Info: a.info, Containerizers: a.containerizers, Version: a.version, Registered: a.registered, Unreachable: a.unreachable, Principal: a.principal, Scheme: a.scheme})
 }
 
 func (p *persister) deleteAgent(id string) { p.enqueue(agentsPrefix+"/"+id, nil) }
@@ -309,7 +310,7 @@ func (m *Master) recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", kv.Key, err)
 		}
-		a := &agent{id: r.Info.ID.Value, principal: r.Principal, info: r.Info, total: total, containerizers: r.Containerizers, version: r.Version,
+		a := &agent{id: r.Info.ID.Value, principal: r.Principal, scheme: r.Scheme, info: r.Info, total: total, containerizers: r.Containerizers, version: r.Version,
 			registered: r.Registered, recovered: true, reregisterDeadline: now.Add(m.cfg.AgentReregisterTimeout),
 			tasks: map[taskKey]*task{}, offers: map[string]*offer{}}
 		m.agents[a.id] = a

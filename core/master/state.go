@@ -1,6 +1,7 @@
 package master
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -46,6 +47,7 @@ func (f *framework) hasRole(role string) bool {
 type agent struct {
 	id             string
 	principal      string // who registered it; later calls must come from it
+	scheme         string // of its API: "" (http) or "https"
 	info           mesos.AgentInfo
 	total          resources.Resources
 	containerizers []string
@@ -170,7 +172,7 @@ func (o *offer) toMesos() mesos.Offer {
 	return mesos.Offer{
 		ID: mesos.OfferID{Value: o.id}, FrameworkID: mesos.FrameworkID{Value: o.framework.id},
 		AgentID: mesos.AgentID{Value: a.id}, Hostname: a.info.Hostname,
-		URL:       &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: a.info.Hostname, Port: a.info.Port}, Path: "/"},
+		URL:       &mesos.URL{Scheme: cmp.Or(a.scheme, "http"), Address: mesos.Address{Hostname: a.info.Hostname, Port: a.info.Port}, Path: "/"},
 		Resources: o.res.ToMesos(o.role), Attributes: a.info.Attributes,
 	}
 }
