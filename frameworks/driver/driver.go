@@ -21,15 +21,18 @@
 package driver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"agora/core/client"
 	"agora/core/mesos"
+	"agora/core/store"
 )
 
 // Handler is the framework behind the loop.
@@ -52,15 +55,31 @@ type Config struct {
 	// a default client).
 	Master string
 	HTTP   *http.Client
-	// Info is the framework's FrameworkInfo without an id.
+	// Info is the framework's FrameworkInfo without an id (see
+	// FrameworkInfo).
 	Info mesos.FrameworkInfo
-	// StoredID returns the framework id stored by an earlier run ("" for
-	// none), so a restarted framework keeps its tasks.
+	// StoredID returns the framework id stored by an earlier run ("" or
+	// store.ErrNotFound for none), so a restarted framework keeps its tasks.
 	StoredID func(ctx context.Context) (string, error)
 	// Tick is the interval of Handler.Tick (default 1 s).
 	Tick time.Duration
 	Logf func(format string, args ...any)
 }
+
+// FrameworkInfo is what a built-in framework tells the master: its
+// identity, checkpointing (its tasks outlive agent restarts), partition
+// awareness and how long the master keeps its tasks while it is away.
+func FrameworkInfo(name, role, user, principal string, failoverTimeout time.Duration) mesos.FrameworkInfo {
+	return mesos.FrameworkInfo{
+		User: user, Name: name, Role: role, Principal: principal,
+		FailoverTimeout: failoverTimeout.Seconds(), Checkpoint: true,
+		Capabilities: []mesos.FrameworkCapability{{Type: "PARTITION_AWARE"}},
+	}
+}
+
+// DefaultUser is a built-in framework's user unless configured: the
+// process's ($USER), else root.
+func DefaultUser() string { return cmp.Or(os.Getenv("USER"), "root") }
 
 // Driver runs the loop.
 type Driver struct {
@@ -186,6 +205,9 @@ func (d *Driver) subscribe(ctx context.Context) (<-chan mesos.Event, error) {
 	info.ID = nil
 	if d.sched.FrameworkID() == "" && !d.fresh && d.cfg.StoredID != nil {
 		id, err := d.cfg.StoredID(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			id, err = "", nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading the framework id: %w", err)
 		}

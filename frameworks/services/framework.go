@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -85,10 +84,7 @@ func (c *Config) setDefaults() {
 		c.Role = "*"
 	}
 	if c.User == "" {
-		c.User = os.Getenv("USER")
-		if c.User == "" {
-			c.User = "root"
-		}
+		c.User = driver.DefaultUser()
 	}
 	if c.FailoverTimeout <= 0 {
 		c.FailoverTimeout = 7 * 24 * time.Hour
@@ -155,18 +151,8 @@ func New(cfg Config) (*Framework, error) {
 	}
 	f.drv = driver.New(driver.Config{
 		Name: "services", Master: cfg.Master, HTTP: cfg.HTTP, Tick: cfg.Tick, Logf: cfg.Logf,
-		Info: mesos.FrameworkInfo{
-			User: cfg.User, Name: cfg.Name, Role: cfg.Role, Principal: cfg.Principal,
-			FailoverTimeout: cfg.FailoverTimeout.Seconds(), Checkpoint: true,
-			Capabilities: []mesos.FrameworkCapability{{Type: "PARTITION_AWARE"}},
-		},
-		StoredID: func(ctx context.Context) (string, error) {
-			id, err := f.st.FrameworkID(ctx)
-			if errors.Is(err, store.ErrNotFound) {
-				return "", nil
-			}
-			return id, err
-		},
+		Info:     driver.FrameworkInfo(cfg.Name, cfg.Role, cfg.User, cfg.Principal, cfg.FailoverTimeout),
+		StoredID: f.st.FrameworkID,
 	}, f)
 	if cfg.Registry != nil {
 		f.pub = newPublisher(cfg.Registry, cfg.Logf)
