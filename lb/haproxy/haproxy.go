@@ -381,6 +381,11 @@ func pidAlive(pid int, config string) bool {
 			return false
 		}
 	}
+	if len(data) == 0 {
+		// No command line while the process is between images: a master
+		// re-executing itself on reload. It is the same master.
+		return true
+	}
 	args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 	if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "haproxy") {
 		return false
